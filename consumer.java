@@ -1,0 +1,411 @@
+///usr/bin/env jbang "$0" "$@" ; exit $?
+//DESCRIPTION Receives CloudEvents from a Knative Trigger (or records dead letters) and answers with the delivery contract.
+//JAVA 17+
+//DEPS io.vertx:vertx-stack-depchain:5.1.6@pom
+//DEPS io.vertx:vertx-web
+//DEPS io.vertx:vertx-micrometer-metrics
+//DEPS io.micrometer:micrometer-registry-prometheus:1.16.6
+//DEPS io.cloudevents:cloudevents-core:4.0.1
+//DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
+//DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
+
+// Example log line (one per event, stdout):
+// {"ts":"2026-11-26T10:00:00.123Z","level":"info","msg":"event","id":"6f1c…","type":"order.placed",
+//  "source":"/apis/v1/namespaces/knative-demo/pods/producer-7d9f","outcome":"processed","status":202,
+//  "duration_ms":10.4,"pod":"consumer-5b7c-x2x9z"}
+
+import io.cloudevents.CloudEvent;
+import io.cloudevents.SpecVersion;
+import io.cloudevents.http.vertx.VertxMessageFactory;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.Json;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+
+class consumer {
+
+    /** The event types this consumer handles, each with the check its data must pass. */
+    enum EventType {
+        DEMO_EVENT("demo.event", data -> requireText(data, "message")),
+        USER_CREATED("user.created", data -> requireText(data, "user_id")
+                .or(() -> requireText(data, "username"))
+                .or(() -> consumer.EMAIL.matcher(data.getValue("email") instanceof String s ? s : "").matches()
+                        ? Optional.empty() : Optional.of("data.email must be an e-mail address"))),
+        ORDER_PLACED("order.placed", data -> requireText(data, "order_id")
+                .or(() -> requireText(data, "user_id"))
+                .or(() -> data.getValue("amount") instanceof Number n && n.doubleValue() > 0
+                        ? Optional.empty() : Optional.of("data.amount must be a positive number"))
+                .or(() -> data.getValue("items") instanceof JsonArray items && !items.isEmpty()
+                        ? Optional.empty() : Optional.of("data.items must be a non-empty array")));
+
+        final String type;
+        final Function<JsonObject, Optional<String>> validate;
+
+        EventType(String type, Function<JsonObject, Optional<String>> validate) {
+            this.type = type;
+            this.validate = validate;
+        }
+
+        static Optional<EventType> of(String type) {
+            for (EventType t : values()) if (t.type.equals(type)) return Optional.of(t);
+            return Optional.empty();
+        }
+
+        private static Optional<String> requireText(JsonObject data, String field) {
+            return data.getValue(field) instanceof String s && !s.isBlank()
+                    ? Optional.empty() : Optional.of("data." + field + " must be a non-empty string");
+        }
+    }
+
+    /** Settings from the environment (Knative's contract first), then flags. */
+    record Config(int port, String pod, boolean deadLetterMode, long processingMs, double failureRate,
+                  int dedupeWindow, long maxBodyBytes, long drainDelayMs, long shutdownGraceMs, int eventLoops) {
+        static Config load(String[] args) {
+            Map<String, String> env = new java.util.HashMap<>(System.getenv());
+            for (String arg : args) {
+                if (arg.equals("--dead-letter")) env.put("CONSUMER_MODE", "dead-letter");
+                else if (arg.startsWith("--port=")) env.put("PORT", arg.substring(7));
+                else throw new IllegalArgumentException("unknown argument " + arg + " (use --dead-letter, --port=N)");
+            }
+            String mode = env.getOrDefault("CONSUMER_MODE", "events");
+            if (!mode.equals("events") && !mode.equals("dead-letter"))
+                throw new IllegalArgumentException("CONSUMER_MODE must be 'events' or 'dead-letter', not '" + mode + "'");
+            return new Config(
+                    Integer.parseInt(env.getOrDefault("PORT", "8080")),
+                    env.getOrDefault("POD_NAME", hostname()),
+                    mode.equals("dead-letter"),
+                    Long.parseLong(env.getOrDefault("PROCESSING_TIME_MS", "10")),
+                    Double.parseDouble(env.getOrDefault("FAILURE_RATE", "0")),
+                    Integer.parseInt(env.getOrDefault("DEDUPE_WINDOW", "10000")),
+                    Long.parseLong(env.getOrDefault("MAX_BODY_BYTES", "262144")),
+                    Long.parseLong(env.getOrDefault("DRAIN_DELAY_MS", "0")),
+                    Long.parseLong(env.getOrDefault("SHUTDOWN_GRACE_MS", "20000")),
+                    Integer.parseInt(env.getOrDefault("EVENT_LOOPS", "1")));
+        }
+
+        private static String hostname() {
+            try {
+                return java.net.InetAddress.getLocalHost().getHostName();
+            } catch (java.net.UnknownHostException e) {
+                return "local";
+            }
+        }
+    }
+
+    /** A request that can never succeed: answered 4xx with the reason, never retried by Knative. */
+    static final class Rejected extends RuntimeException {
+        final int status;
+
+        Rejected(int status, String reason) {
+            super(reason, null, false, false);
+            this.status = status;
+        }
+    }
+
+    static final Pattern EMAIL = Pattern.compile("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$");
+    private final Config config;
+    private final Vertx vertx;
+    private final PrometheusMeterRegistry registry;
+    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+    // (source, id) -> outcome of its processing; bounded so memory stays flat under any load.
+    private final Map<String, Future<Void>> seen;
+    private final ArrayDeque<JsonObject> deadLetters = new ArrayDeque<>();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicBoolean draining = new AtomicBoolean();
+    private volatile boolean acceptingEvents = true;
+
+    consumer(Config config) {
+        this.config = config;
+        this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        this.vertx = Vertx.builder()
+                .with(new VertxOptions().setEventLoopPoolSize(config.eventLoops())
+                        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)))
+                .withMetrics(new MicrometerMetricsFactory(registry))
+                .build();
+        this.seen = java.util.Collections.synchronizedMap(new LinkedHashMap<>(1024, 0.75f, false) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Future<Void>> eldest) {
+                return size() > config.dedupeWindow();
+            }
+        });
+        registry.gauge("consumer.in.flight", inFlight);
+    }
+
+    public static void main(String[] args) {
+        Config config;
+        try {
+            config = Config.load(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("consumer: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        consumer app = new consumer(config);
+        app.start().onSuccess(port ->
+                // SIGTERM/SIGINT run shutdown hooks; halt() then ends the JVM with the drain's own exit code.
+                Runtime.getRuntime().addShutdownHook(new Thread(() ->
+                        Runtime.getRuntime().halt(app.drain().toCompletionStage().toCompletableFuture().join())))
+        ).onFailure(e -> {
+            log("error", "start failed", new JsonObject().put("error", String.valueOf(e.getMessage())));
+            System.exit(1);
+        });
+    }
+
+    Future<Integer> start() {
+        Router router = Router.router(vertx);
+        router.post("/")
+                .handler(BodyHandler.create(false).setBodyLimit(config.maxBodyBytes()))
+                .handler(this::receive)
+                .failureHandler(this::failure);
+        router.get("/healthz").handler(ctx -> ctx.response().end("ok"));
+        router.get("/readyz").handler(ctx -> ctx.response().setStatusCode(draining.get() ? 503 : 200)
+                .end(draining.get() ? "draining" : "ready"));
+        router.get("/metrics").handler(ctx -> ctx.response()
+                .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape()));
+        if (config.deadLetterMode()) {
+            router.get("/dead-letters").handler(ctx -> ctx.json(snapshotDeadLetters()));
+        }
+        HttpServerOptions options = new HttpServerOptions().setCompressionSupported(false)
+                .setMaxHeaderSize(16 * 1024).setIdleTimeout(60);
+        return vertx.createHttpServer(options).requestHandler(router).listen(config.port()).map(server -> {
+            log("info", "listening", new JsonObject().put("port", server.actualPort())
+                    .put("mode", config.deadLetterMode() ? "dead-letter" : "events").put("pod", config.pod()));
+            return server.actualPort();
+        });
+    }
+
+    private void receive(RoutingContext ctx) {
+        long started = System.nanoTime();
+        if (!acceptingEvents) {
+            // Knative retries 503, so an event that arrives after the listener drained goes to another replica.
+            ctx.response().setStatusCode(503).end("shutting down");
+            return;
+        }
+        inFlight.incrementAndGet();
+        ctx.addEndHandler(done -> inFlight.decrementAndGet());
+        CloudEvent event = null;
+        Future<String> outcome;
+        try {
+            event = decode(ctx);
+            outcome = handle(event);
+        } catch (Rejected e) {
+            outcome = Future.failedFuture(e);
+        }
+        CloudEvent received = event;
+        outcome.onComplete(result -> {
+            if (result.succeeded()) respond(ctx, received, result.result(), 202, null, started);
+            else if (result.cause() instanceof Rejected e) respond(ctx, received, "rejected", e.status, e.getMessage(), started);
+            else respond(ctx, received, "failed", 503, result.cause().getMessage(), started);
+        });
+    }
+
+    /** Reads a binary- or structured-mode CloudEvent; anything that can never become one is Rejected. */
+    private CloudEvent decode(RoutingContext ctx) {
+        Buffer body = ctx.body().buffer();
+        CloudEvent event;
+        try {
+            event = VertxMessageFactory.createReader(ctx.request().headers(), body == null ? Buffer.buffer() : body)
+                    .toEvent();
+        } catch (RuntimeException e) {
+            // The request is the SDK's only input here, so whatever it cannot read is the sender's mistake.
+            throw new Rejected(400, "not a valid CloudEvent: " + firstLine(e.getMessage()));
+        }
+        if (event.getSpecVersion() != SpecVersion.V1)
+            throw new Rejected(400, "specversion must be 1.0, not " + event.getSpecVersion());
+        if (event.getId().isBlank()) throw new Rejected(400, "attribute id must not be empty");
+        if (event.getType().isBlank()) throw new Rejected(400, "attribute type must not be empty");
+        if (event.getSource().toString().isEmpty()) throw new Rejected(400, "attribute source must not be empty");
+        return event;
+    }
+
+    /** Completes with the outcome ("processed", "duplicate" or "dead-letter"), or fails Rejected / transiently. */
+    private Future<String> handle(CloudEvent event) {
+        if (config.deadLetterMode()) {
+            recordDeadLetter(event);
+            return Future.succeededFuture("dead-letter");
+        }
+        EventType type = EventType.of(event.getType()).orElseThrow(() -> new Rejected(400,
+                "unsupported type '" + event.getType() + "': this consumer handles demo.event, user.created, order.placed"));
+        JsonObject data = jsonData(event);
+        type.validate.apply(data).ifPresent(reason -> {
+            throw new Rejected(400, reason);
+        });
+        String key = event.getSource() + " " + event.getId();
+        Promise<Void> mine = Promise.promise();
+        Future<Void> earlier = seen.putIfAbsent(key, mine.future());
+        if (earlier != null) {
+            // Same event again (a retry or a redelivery): wait for the first attempt instead of repeating it.
+            return earlier.map("duplicate").recover(e -> handle(event));
+        }
+        return process().andThen(result -> {
+            if (result.failed()) seen.remove(key, mine.future());
+        }).onComplete(mine).map("processed");
+    }
+
+    /** Simulated work: a timer, so the event loop is never blocked while an event is "processed". */
+    private Future<Void> process() {
+        Promise<Void> done = Promise.promise();
+        Runnable finish = () -> {
+            if (ThreadLocalRandom.current().nextDouble() < config.failureRate())
+                done.fail("simulated transient failure");
+            else done.complete();
+        };
+        if (config.processingMs() > 0) vertx.setTimer(config.processingMs(), t -> finish.run());
+        else finish.run();
+        return done.future();
+    }
+
+    private static JsonObject jsonData(CloudEvent event) {
+        String contentType = Optional.ofNullable(event.getDataContentType()).orElse("application/json");
+        if (!contentType.startsWith("application/json") && !contentType.matches("^[^;]+\\+json.*"))
+            throw new Rejected(400, "datacontenttype must be application/json, not '" + contentType + "'");
+        if (event.getData() == null) throw new Rejected(400, "data is required");
+        try {
+            if (Json.decodeValue(Buffer.buffer(event.getData().toBytes())) instanceof JsonObject object) return object;
+            throw new Rejected(400, "data must be a JSON object");
+        } catch (DecodeException e) {
+            throw new Rejected(400, "data is not valid JSON: " + firstLine(e.getMessage()));
+        }
+    }
+
+    private void recordDeadLetter(CloudEvent event) {
+        JsonObject record = new JsonObject().put("id", event.getId()).put("type", event.getType())
+                .put("source", event.getSource().toString())
+                .put("knativeerrordest", extension(event, "knativeerrordest"))
+                .put("knativeerrorcode", extension(event, "knativeerrorcode"))
+                .put("knativeerrordata", decodeErrorData(extension(event, "knativeerrordata")));
+        synchronized (deadLetters) {
+            deadLetters.addLast(record);
+            if (deadLetters.size() > 100) deadLetters.removeFirst();
+        }
+        counter("consumer.dead.letters", "type", typeLabel(event.getType()),
+                "code", String.valueOf(record.getValue("knativeerrorcode"))).increment();
+        log("info", "dead letter", record.copy().put("pod", config.pod()));
+    }
+
+    private JsonArray snapshotDeadLetters() {
+        synchronized (deadLetters) {
+            return new JsonArray(new java.util.ArrayList<>(deadLetters));
+        }
+    }
+
+    private static String extension(CloudEvent event, String name) {
+        Object value = event.getExtension(name);
+        return value == null ? null : value.toString();
+    }
+
+    // Knative puts the failed response body into knativeerrordata base64-encoded.
+    private static String decodeErrorData(String value) {
+        if (value == null) return null;
+        try {
+            return new String(Base64.getDecoder().decode(value), StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            return value;
+        }
+    }
+
+    private void failure(RoutingContext ctx) {
+        int status = ctx.statusCode() > 0 ? ctx.statusCode() : 500;
+        String reason = status == 413 ? "body larger than " + config.maxBodyBytes() + " bytes (MAX_BODY_BYTES)"
+                : ctx.failure() != null ? String.valueOf(ctx.failure().getMessage()) : "request failed";
+        respond(ctx, null, status >= 500 ? "failed" : "rejected", status, reason, System.nanoTime());
+    }
+
+    private void respond(RoutingContext ctx, CloudEvent event, String outcome, int status, String reason,
+                         long started) {
+        double millis = (System.nanoTime() - started) / 1e6;
+        String type = event == null ? "unknown" : typeLabel(event.getType());
+        counter("consumer.events", "type", type, "outcome", outcome).increment();
+        if (outcome.equals("processed")) timer(type).record((long) (millis * 1e6), TimeUnit.NANOSECONDS);
+        if (reason == null) ctx.response().setStatusCode(status).end();
+        else ctx.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8").end(reason);
+        JsonObject line = new JsonObject()
+                .put("id", event == null ? null : event.getId())
+                .put("type", event == null ? null : event.getType())
+                .put("source", event == null ? null : event.getSource().toString())
+                .put("outcome", outcome).put("status", status)
+                .put("duration_ms", Math.round(millis * 100) / 100.0).put("pod", config.pod());
+        if (reason != null) line.put("reason", reason);
+        log(status >= 400 ? "warn" : "info", "event", line);
+    }
+
+    // Unknown types become "other" so a misbehaving sender cannot blow up the label cardinality.
+    private static String typeLabel(String type) {
+        return EventType.of(type).map(t -> t.type).orElse("other");
+    }
+
+    private Counter counter(String name, String... tags) {
+        return counters.computeIfAbsent(name + String.join(",", tags),
+                k -> Counter.builder(name).tags(tags).register(registry));
+    }
+
+    private Timer timer(String type) {
+        return timers.computeIfAbsent(type, t -> Timer.builder("consumer.processing")
+                .description("Time from receiving an event to answering it").tags("type", t)
+                .publishPercentileHistogram().register(registry));
+    }
+
+    /**
+     * SIGTERM: readiness fails first so Kubernetes stops routing here, the listener keeps serving for
+     * DRAIN_DELAY_MS while endpoints update, then in-flight events finish (bounded by SHUTDOWN_GRACE_MS).
+     */
+    Future<Integer> drain() {
+        Promise<Integer> exitCode = Promise.promise();
+        draining.set(true);
+        log("info", "draining", new JsonObject().put("in_flight", inFlight.get())
+                .put("drain_delay_ms", config.drainDelayMs()).put("pod", config.pod()));
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(config.drainDelayMs() + config.shutdownGraceMs());
+        vertx.setTimer(Math.max(1, config.drainDelayMs()), t -> {
+            acceptingEvents = false;
+            vertx.setPeriodic(1, 10, id -> {
+                boolean expired = System.nanoTime() > deadline;
+                if (inFlight.get() > 0 && !expired) return;
+                vertx.cancelTimer(id);
+                log(expired ? "warn" : "info", "stopped", new JsonObject().put("in_flight", inFlight.get())
+                        .put("pod", config.pod()));
+                vertx.close().onComplete(closed -> exitCode.complete(expired ? 1 : 0));
+            });
+        });
+        return exitCode.future();
+    }
+
+    private static String firstLine(String message) {
+        return message == null ? "" : message.lines().findFirst().orElse("");
+    }
+
+    static void log(String level, String msg, JsonObject fields) {
+        JsonObject line = new JsonObject().put("ts", Instant.now().toString()).put("level", level).put("msg", msg);
+        fields.forEach(e -> line.put(e.getKey(), e.getValue()));
+        System.out.println(line.encode());
+    }
+}

@@ -1,0 +1,86 @@
+package dev.knative.demo;
+
+import io.cloudevents.CloudEvent;
+import io.cloudevents.core.builder.CloudEventBuilder;
+import io.cloudevents.http.vertx.VertxMessageFactory;
+import io.cloudevents.jackson.JsonFormat;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.net.URI;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/** The test side of the wire: the real CloudEvents SDK over a real Vert.x HTTP client. */
+final class CloudEventsHttp implements AutoCloseable {
+
+    final Vertx vertx = Vertx.vertx();
+    private final WebClient client = WebClient.create(vertx);
+    private final String url;
+
+    CloudEventsHttp(int port) {
+        this.url = "http://127.0.0.1:" + port;
+    }
+
+    static CloudEvent event(String type, JsonObject data) {
+        return CloudEventBuilder.v1().withId(UUID.randomUUID().toString()).withSource(URI.create("/tests/consumer"))
+                .withType(type).withTime(OffsetDateTime.now(ZoneOffset.UTC)).withDataContentType("application/json")
+                .withData(data.toBuffer().getBytes()).build();
+    }
+
+    static JsonObject validData(String type) {
+        return switch (type) {
+            case "demo.event" -> new JsonObject().put("message", "hello");
+            case "user.created" -> new JsonObject().put("user_id", "u-1").put("username", "ada")
+                    .put("email", "ada@example.com");
+            case "order.placed" -> new JsonObject().put("order_id", "o-1").put("user_id", "u-1").put("amount", 12.5)
+                    .put("items", new io.vertx.core.json.JsonArray().add(new JsonObject().put("sku", "s").put("quantity", 1)));
+            default -> throw new IllegalArgumentException(type);
+        };
+    }
+
+    HttpResponse<Buffer> binary(CloudEvent event) {
+        return await(VertxMessageFactory.createWriter(client.postAbs(url + "/")).writeBinary(event));
+    }
+
+    HttpResponse<Buffer> structured(CloudEvent event) {
+        return await(VertxMessageFactory.createWriter(client.postAbs(url + "/"))
+                .writeStructured(event, JsonFormat.CONTENT_TYPE));
+    }
+
+    /** A hand-made request, for input the SDK would refuse to produce. */
+    HttpResponse<Buffer> raw(Map<String, String> headers, Buffer body) {
+        return await(client.postAbs(url + "/").putHeaders(MultiMap.caseInsensitiveMultiMap().addAll(headers))
+                .sendBuffer(body));
+    }
+
+    HttpResponse<Buffer> get(String path) {
+        return await(client.getAbs(url + path).send());
+    }
+
+    /** The value of one Prometheus sample, 0 when the series does not exist yet. */
+    double metric(String series) {
+        for (String line : get("/metrics").bodyAsString().split("\n"))
+            if (line.startsWith(series + " ")) return Double.parseDouble(line.substring(series.length() + 1).trim());
+        return 0;
+    }
+
+    static <T> T await(io.vertx.core.Future<T> future) {
+        try {
+            return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("request failed: " + e, e);
+        }
+    }
+
+    @Override
+    public void close() {
+        await(vertx.close());
+    }
+}
