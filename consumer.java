@@ -161,7 +161,11 @@ class consumer {
         registry.gauge("consumer.in.flight", inFlight);
     }
 
+    // Vert.x registers a few of its gauges twice; Micrometer's warning about that is noise, not a problem.
+    private static final java.util.logging.Logger MICROMETER_LOG = java.util.logging.Logger.getLogger("io.micrometer");
+
     public static void main(String[] args) {
+        MICROMETER_LOG.setLevel(java.util.logging.Level.SEVERE);
         Config config;
         try {
             config = Config.load(args);
