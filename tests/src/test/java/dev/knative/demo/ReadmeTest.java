@@ -1,0 +1,55 @@
+package dev.knative.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The README is the front door: every setting a program reads is documented there, and its commands exist. */
+class ReadmeTest {
+
+    static final Pattern JAVA_ENV = Pattern.compile("(?:getenv|env\\.get|env\\.getOrDefault|env\\.containsKey)\\(\"([A-Z_]+)\"");
+    static final Pattern SHELL_ENV = Pattern.compile("\\$\\{([A-Z_]+):-");
+
+    static String readme() throws IOException {
+        return Files.readString(ScriptProcess.REPO.resolve("README.md"));
+    }
+
+    static Set<String> settingsReadBy(String file) throws IOException {
+        String source = Files.readString(ScriptProcess.REPO.resolve(file));
+        Matcher m = (file.endsWith(".java") ? JAVA_ENV : SHELL_ENV).matcher(source);
+        Set<String> names = new TreeSet<>();
+        while (m.find()) names.add(m.group(1));
+        names.removeAll(Set.of("HOME", "TMPDIR"));
+        return names;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"consumer.java", "producer.java", "scripts/jbang"})
+    void everySettingAProgramReadsIsInTheReadme(String file) throws IOException {
+        Set<String> settings = settingsReadBy(file);
+        assertThat(settings).isNotEmpty();
+        String readme = readme();
+        assertThat(settings).allSatisfy(name -> assertThat(readme).as(name).contains("`" + name + "`"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"scripts/run-local.sh", "scripts/test.sh", "scripts/jbang", "scripts/lock-deps.sh",
+            "scripts/prune-configmaps.sh"})
+    void everyScriptTheReadmeNamesExistsIsExecutableAndHasUsage(String script) throws Exception {
+        assertThat(readme()).contains(script);
+        Path path = ScriptProcess.REPO.resolve(script);
+        assertThat(Files.isExecutable(path)).as(script + " is executable").isTrue();
+        Process help = new ProcessBuilder(path.toString(), "--help").redirectErrorStream(true).start();
+        String text = new String(help.getInputStream().readAllBytes());
+        assertThat(help.waitFor()).as(text).isZero();
+        assertThat(text.toLowerCase()).contains("usage");
+    }
+}
