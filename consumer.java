@@ -49,6 +49,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 class consumer {
@@ -142,6 +143,7 @@ class consumer {
     private final ArrayDeque<JsonObject> deadLetters = new ArrayDeque<>();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicBoolean draining = new AtomicBoolean();
+    private final LiveView live = new LiveView();
     private volatile boolean acceptingEvents = true;
 
     consumer(Config config) {
@@ -191,6 +193,8 @@ class consumer {
                 .handler(BodyHandler.create(false).setBodyLimit(config.maxBodyBytes()))
                 .handler(this::receive)
                 .failureHandler(this::failure);
+        router.get("/").handler(LiveView::page);
+        router.get("/live").handler(live::stream);
         router.get("/healthz").handler(ctx -> ctx.response().end("ok"));
         router.get("/readyz").handler(ctx -> ctx.response().setStatusCode(draining.get() ? 503 : 200)
                 .end(draining.get() ? "draining" : "ready"));
@@ -226,10 +230,14 @@ class consumer {
             outcome = Future.failedFuture(e);
         }
         CloudEvent received = event;
+        // The broker forwards the HTTP traceparent with its own span; the event's extension is the producer's.
+        Trace trace = Trace.childOf(Optional.ofNullable(ctx.request().getHeader("traceparent"))
+                .orElse(event == null ? null : extension(event, "traceparent")));
         outcome.onComplete(result -> {
-            if (result.succeeded()) respond(ctx, received, result.result(), 202, null, started);
-            else if (result.cause() instanceof Rejected e) respond(ctx, received, "rejected", e.status, e.getMessage(), started);
-            else respond(ctx, received, "failed", 503, result.cause().getMessage(), started);
+            if (result.succeeded()) respond(ctx, received, trace, result.result(), 202, null, started);
+            else if (result.cause() instanceof Rejected e)
+                respond(ctx, received, trace, "rejected", e.status, e.getMessage(), started);
+            else respond(ctx, received, trace, "failed", 503, result.cause().getMessage(), started);
         });
     }
 
@@ -314,7 +322,7 @@ class consumer {
         }
         counter("consumer.dead.letters", "type", typeLabel(event.getType()),
                 "code", String.valueOf(record.getValue("knativeerrorcode"))).increment();
-        log("info", "dead letter", record.copy().put("pod", config.pod()));
+        live.publish(log("info", "dead letter", record.copy().put("pod", config.pod())));
     }
 
     private JsonArray snapshotDeadLetters() {
@@ -342,11 +350,12 @@ class consumer {
         int status = ctx.statusCode() > 0 ? ctx.statusCode() : 500;
         String reason = status == 413 ? "body larger than " + config.maxBodyBytes() + " bytes (MAX_BODY_BYTES)"
                 : ctx.failure() != null ? String.valueOf(ctx.failure().getMessage()) : "request failed";
-        respond(ctx, null, status >= 500 ? "failed" : "rejected", status, reason, System.nanoTime());
+        respond(ctx, null, Trace.childOf(ctx.request().getHeader("traceparent")), status >= 500 ? "failed" : "rejected",
+                status, reason, System.nanoTime());
     }
 
-    private void respond(RoutingContext ctx, CloudEvent event, String outcome, int status, String reason,
-                         long started) {
+    private void respond(RoutingContext ctx, CloudEvent event, Trace trace, String outcome, int status,
+                         String reason, long started) {
         double millis = (System.nanoTime() - started) / 1e6;
         String type = event == null ? "unknown" : typeLabel(event.getType());
         counter("consumer.events", "type", type, "outcome", outcome).increment();
@@ -358,9 +367,11 @@ class consumer {
                 .put("type", event == null ? null : event.getType())
                 .put("source", event == null ? null : event.getSource().toString())
                 .put("outcome", outcome).put("status", status)
-                .put("duration_ms", Math.round(millis * 100) / 100.0).put("pod", config.pod());
+                .put("duration_ms", Math.round(millis * 100) / 100.0).put("pod", config.pod())
+                .put("trace_id", trace.traceId()).put("span_id", trace.spanId());
+        if (trace.parentSpanId() != null) line.put("parent_span_id", trace.parentSpanId());
         if (reason != null) line.put("reason", reason);
-        log(status >= 400 ? "warn" : "info", "event", line);
+        live.publish(log(status >= 400 ? "warn" : "info", "event", line));
     }
 
     // Unknown types become "other" so a misbehaving sender cannot blow up the label cardinality.
@@ -407,9 +418,107 @@ class consumer {
         return message == null ? "" : message.lines().findFirst().orElse("");
     }
 
-    static void log(String level, String msg, JsonObject fields) {
+    static JsonObject log(String level, String msg, JsonObject fields) {
         JsonObject line = new JsonObject().put("ts", Instant.now().toString()).put("level", level).put("msg", msg);
         fields.forEach(e -> line.put(e.getKey(), e.getValue()));
         System.out.println(line.encode());
+        return line;
+    }
+
+    /** W3C trace context: this consumer's span continues the sender's trace, or starts one when none came. */
+    record Trace(String traceId, String spanId, String parentSpanId) {
+        private static final Pattern TRACEPARENT = Pattern.compile("^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
+
+        static Trace childOf(String traceparent) {
+            Matcher m = TRACEPARENT.matcher(traceparent == null ? "" : traceparent.trim());
+            if (m.matches() && !m.group(1).matches("0+") && !m.group(2).matches("0+"))
+                return new Trace(m.group(1), randomHex(16), m.group(2));
+            return new Trace(randomHex(32), randomHex(16), null);
+        }
+
+        private static String randomHex(int digits) {
+            StringBuilder hex = new StringBuilder(digits);
+            ThreadLocalRandom random = ThreadLocalRandom.current();
+            while (hex.length() < digits) hex.append(Character.forDigit(random.nextInt(16), 16));
+            return hex.toString();
+        }
+    }
+
+    /**
+     * The live page: GET / serves a small HTML view, GET /live streams every event line as server-sent events.
+     * Best effort by design: a viewer that cannot keep up misses lines; event handling never waits for it.
+     */
+    static final class LiveView {
+        private final ArrayDeque<String> recent = new ArrayDeque<>();
+        private final java.util.Set<io.vertx.core.http.HttpServerResponse> viewers = ConcurrentHashMap.newKeySet();
+
+        void publish(JsonObject line) {
+            String message = "data: " + line.encode() + "\n\n";
+            synchronized (recent) {
+                recent.addLast(message);
+                if (recent.size() > 50) recent.removeFirst();
+            }
+            for (var viewer : viewers) if (!viewer.writeQueueFull()) viewer.write(message);
+        }
+
+        void stream(RoutingContext ctx) {
+            if (viewers.size() >= 20) {
+                ctx.response().setStatusCode(503).end("too many viewers");
+                return;
+            }
+            var response = ctx.response().setChunked(true).putHeader("content-type", "text/event-stream")
+                    .putHeader("cache-control", "no-cache");
+            synchronized (recent) {
+                recent.forEach(response::write);
+            }
+            viewers.add(response);
+            response.closeHandler(closed -> viewers.remove(response));
+        }
+
+        static void page(RoutingContext ctx) {
+            ctx.response().putHeader("content-type", "text/html; charset=utf-8").end(PAGE);
+        }
+
+        private static final String PAGE = """
+                <!doctype html>
+                <html lang="en"><head><meta charset="utf-8"><title>Event flow</title>
+                <style>
+                  body { font: 14px system-ui, sans-serif; margin: 1.5rem; color: #222; }
+                  h1 { font-size: 1.3rem; } .counts span { margin-right: 1.2rem; font-weight: 600; }
+                  table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
+                  td, th { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #ddd; font-size: 13px; }
+                  tr.warn td { background: #fff4e5; } code { font-size: 12px; }
+                </style></head>
+                <body>
+                <h1>Event flow <small id="status">connecting…</small></h1>
+                <div class="counts" id="counts"></div>
+                <table><thead><tr><th>time</th><th>type</th><th>id</th><th>outcome</th><th>status</th>
+                <th>pod</th><th>trace</th><th>detail</th></tr></thead><tbody id="events"></tbody></table>
+                <script>
+                  const counts = {}, rows = document.getElementById('events');
+                  const cell = text => { const td = document.createElement('td'); td.textContent = text ?? ''; return td; };
+                  const source = new EventSource('live');
+                  source.onopen = () => document.getElementById('status').textContent = 'live';
+                  source.onerror = () => document.getElementById('status').textContent = 'reconnecting…';
+                  source.onmessage = message => {
+                    const e = JSON.parse(message.data);
+                    const key = (e.type || 'invalid') + ' ' + (e.outcome || e.msg);
+                    counts[key] = (counts[key] || 0) + 1;
+                    document.getElementById('counts').innerHTML = '';
+                    for (const [k, n] of Object.entries(counts).sort()) {
+                      const span = document.createElement('span'); span.textContent = k + ': ' + n;
+                      document.getElementById('counts').append(span);
+                    }
+                    const tr = document.createElement('tr');
+                    if (e.level === 'warn') tr.className = 'warn';
+                    tr.append(cell(e.ts && e.ts.substring(11, 23)), cell(e.type), cell(e.id), cell(e.outcome || e.msg),
+                      cell(e.status ?? e.knativeerrorcode), cell(e.pod), cell(e.trace_id),
+                      cell(e.reason || e.knativeerrordata));
+                    rows.prepend(tr);
+                    while (rows.children.length > 200) rows.lastChild.remove();
+                  };
+                </script>
+                </body></html>
+                """;
     }
 }
