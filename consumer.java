@@ -347,7 +347,9 @@ class consumer {
     }
 
     private void failure(RoutingContext ctx) {
-        int status = ctx.statusCode() > 0 ? ctx.statusCode() : 500;
+        // BodyHandler reports a request body that broke off (bad chunk framing, connection closed mid-upload) as
+        // status 200: that is the sender's failure and must never be answered or counted as a success.
+        int status = ctx.statusCode() >= 400 ? ctx.statusCode() : ctx.statusCode() > 0 ? 400 : 500;
         String reason = status == 413 ? "body larger than " + config.maxBodyBytes() + " bytes (MAX_BODY_BYTES)"
                 : ctx.failure() != null ? String.valueOf(ctx.failure().getMessage()) : "request failed";
         respond(ctx, null, Trace.childOf(ctx.request().getHeader("traceparent")), status >= 500 ? "failed" : "rejected",
@@ -468,6 +470,8 @@ class consumer {
             }
             var response = ctx.response().setChunked(true).putHeader("content-type", "text/event-stream")
                     .putHeader("cache-control", "no-cache");
+            // A comment line sends the headers at once, so the browser reports the stream open.
+            response.write(": connected\n\n");
             synchronized (recent) {
                 recent.forEach(response::write);
             }
