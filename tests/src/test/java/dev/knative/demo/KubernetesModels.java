@@ -18,6 +18,8 @@ import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.fabric8.openshift.api.model.monitoring.v1.PodMonitor;
+import io.fabric8.openshift.api.model.monitoring.v1.PrometheusRule;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.math.BigDecimal;
@@ -46,6 +48,8 @@ final class KubernetesModels {
             Map.entry("eventing.knative.dev/v1/Broker", Broker.class),
             Map.entry("eventing.knative.dev/v1/Trigger", Trigger.class),
             Map.entry("sources.knative.dev/v1/SinkBinding", SinkBinding.class),
+            Map.entry("monitoring.coreos.com/v1/PodMonitor", PodMonitor.class),
+            Map.entry("monitoring.coreos.com/v1/PrometheusRule", PrometheusRule.class),
             // Channels appear only as a Broker's channel-template-spec, never as objects of their own.
             Map.entry("messaging.knative.dev/v1/InMemoryChannel", InMemoryChannel.class),
             Map.entry("messaging.knative.dev/v1beta1/KafkaChannel", io.fabric8.knative.messaging.v1beta1.KafkaChannel.class));

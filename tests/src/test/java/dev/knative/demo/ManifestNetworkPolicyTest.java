@@ -114,12 +114,12 @@ class ManifestNetworkPolicyTest {
     }
 
 
-    private static NetworkPolicies policiesOf(Manifests manifests) {
+    static NetworkPolicies policiesOf(Manifests manifests) {
         return new NetworkPolicies(manifests.all(NetworkPolicy.class), manifests.all(Namespace.class).get(0).getMetadata().getName());
     }
 
     /** The pods of a Deployment as the policies see them. */
-    private static Endpoint workload(Manifests manifests, String deployment) {
+    static Endpoint workload(Manifests manifests, String deployment) {
         Deployment workload = manifests.one(Deployment.class, deployment);
         Map<String, Integer> ports = workload.getSpec().getTemplate().getSpec().getContainers().stream()
                 .flatMap(container -> container.getPorts().stream())
