@@ -216,7 +216,8 @@ class consumer {
         long started = System.nanoTime();
         if (!acceptingEvents) {
             // Knative retries 503, so an event that arrives after the listener drained goes to another replica.
-            ctx.response().setStatusCode(503).end("shutting down");
+            respond(ctx, null, Trace.childOf(ctx.request().getHeader("traceparent")), "deferred", 503,
+                    "shutting down", started);
             return;
         }
         inFlight.incrementAndGet();

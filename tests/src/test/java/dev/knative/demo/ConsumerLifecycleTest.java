@@ -87,6 +87,7 @@ class ConsumerLifecycleTest {
             assertThat(http.binary(event).statusCode()).isEqualTo(503);
             assertThat(http.binary(event).statusCode()).isEqualTo(503);
             // The failed first attempt is forgotten, so the retry is processed, not answered as a duplicate.
+            consumer.awaitLog(l -> consumer.logs(m -> event.getId().equals(m.getString("id"))).size() == 2, WAIT);
             assertThat(consumer.logs(l -> event.getId().equals(l.getString("id"))))
                     .extracting(l -> l.getString("outcome")).containsExactly("failed", "failed");
         }

@@ -1,0 +1,148 @@
+package dev.knative.demo;
+
+import static dev.knative.demo.CloudEventsHttp.event;
+import static dev.knative.demo.CloudEventsHttp.validData;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.knative.demo.TestSink.Answer;
+import io.cloudevents.CloudEvent;
+import io.cloudevents.http.vertx.VertxMessageFactory;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/** SIGTERM in the middle of real load, for both programs: readiness goes first, in-flight work finishes, nothing is lost. */
+class ReliabilityGracefulShutdownTest {
+
+    static final Duration WAIT = Duration.ofSeconds(120);
+
+    /** What one request got: the status and body, or the transport error when no answer came. */
+    record Reply(int status, String body, String error, long answeredNanos) {
+    }
+
+    @Test
+    void consumerUnderLoadFailsReadinessFirstAnswersEveryRequestWith202Or503AndFinishesInFlightWork() {
+        long drainDelayMs = 1000;
+        long graceMs = 10_000;
+        try (ScriptProcess consumer = ScriptProcess.startListening("consumer.java", Map.of("PROCESSING_TIME_MS", "200",
+                "DRAIN_DELAY_MS", String.valueOf(drainDelayMs), "SHUTDOWN_GRACE_MS", String.valueOf(graceMs)))) {
+            Vertx vertx = Vertx.vertx();
+            try {
+                WebClient client = WebClient.create(vertx, new WebClientOptions().setKeepAlive(true),
+                        new PoolOptions().setHttp1MaxSize(200));
+                String url = "http://127.0.0.1:" + consumer.port() + "/";
+                Map<String, Reply> answers = new ConcurrentHashMap<>();
+                Set<String> sent = ConcurrentHashMap.newKeySet();
+                AtomicLong notReadySince = new AtomicLong();
+                AtomicBoolean shuttingDown = new AtomicBoolean();
+                // The broker's side: 200 events a second until the first "shutting down" answer, which tells it
+                // (like the endpoints update in a cluster) to send this replica nothing more.
+                long load = vertx.setPeriodic(5, id -> {
+                    if (shuttingDown.get()) return;
+                    CloudEvent event = event("demo.event", validData("demo.event"));
+                    sent.add(event.getId());
+                    VertxMessageFactory.createWriter(client.postAbs(url)).writeBinary(event).onComplete(r -> {
+                        if (r.succeeded() && r.result().statusCode() == 503) shuttingDown.set(true);
+                        answers.put(event.getId(), r.succeeded()
+                                ? new Reply(r.result().statusCode(), r.result().bodyAsString(), null, System.nanoTime())
+                                : new Reply(0, null, String.valueOf(r.cause()), System.nanoTime()));
+                    });
+                });
+                long readiness = vertx.setPeriodic(20, id -> client.getAbs(url + "readyz").send().onSuccess(r -> {
+                    if (r.statusCode() == 503) notReadySince.compareAndSet(0, System.nanoTime());
+                }));
+                Await.until("two seconds of load", WAIT, () -> answers.size() >= 400);
+
+                long sigterm = System.nanoTime();
+                consumer.terminate();
+                JsonObject draining = consumer.awaitMessage("draining", WAIT);
+                assertThat(consumer.awaitExit(WAIT)).isZero();
+                Duration exitedAfter = Duration.ofNanos(System.nanoTime() - sigterm);
+                vertx.cancelTimer(load);
+                vertx.cancelTimer(readiness);
+                Await.until("an answer to every request", WAIT, () -> answers.keySet().containsAll(sent));
+
+                assertThat(answers.values()).allSatisfy(a -> {
+                    assertThat(a.error()).as("transport error").isNull();
+                    assertThat(a.status()).isIn(202, 503);
+                    if (a.status() == 503) assertThat(a.body()).isEqualTo("shutting down");
+                });
+                Map<Integer, Long> byStatus = answers.values().stream()
+                        .collect(Collectors.groupingBy(Reply::status, Collectors.counting()));
+                assertThat(byStatus).containsKeys(202, 503);
+                assertThat(draining.getInteger("in_flight")).isPositive();
+                long first503 = answers.values().stream().filter(a -> a.status() == 503)
+                        .mapToLong(Reply::answeredNanos).min().orElseThrow();
+                assertThat(notReadySince.get()).as("readiness failed before the first 503").isPositive().isLessThan(first503);
+                assertThat(Duration.ofNanos(first503 - sigterm)).isGreaterThanOrEqualTo(Duration.ofMillis(drainDelayMs));
+                // Every accepted event was processed, each exactly once, and the last of them before the exit.
+                Set<String> accepted = answers.entrySet().stream().filter(e -> e.getValue().status() == 202)
+                        .map(Map.Entry::getKey).collect(Collectors.toSet());
+                List<String> processed = consumer.logs(l -> "processed".equals(l.getString("outcome")))
+                        .stream().map(l -> l.getString("id")).toList();
+                assertThat(processed).hasSameSizeAs(accepted).containsExactlyInAnyOrderElementsOf(accepted);
+                assertThat(consumer.messages("stopped")).singleElement()
+                        .satisfies(l -> assertThat(l.getInteger("in_flight")).isZero());
+                assertThat(exitedAfter).isLessThan(Duration.ofMillis(drainDelayMs + graceMs));
+                System.out.printf("consumer SIGTERM under load: %d requests, answers %s, %d in flight at SIGTERM,"
+                                + " readiness failed %d ms after SIGTERM, first 503 after %d ms, exit after %d ms%n",
+                        sent.size(), byStatus, draining.getInteger("in_flight"), (notReadySince.get() - sigterm) / 1_000_000,
+                        (first503 - sigterm) / 1_000_000, exitedAfter.toMillis());
+            } finally {
+                CloudEventsHttp.await(vertx.close());
+            }
+        }
+    }
+
+    @Test
+    void producerUnderLoadWithASlowSinkFailsReadinessFirstStopsGeneratingAndDeliversEverythingItHolds() {
+        long graceMs = 30_000;
+        try (TestSink sink = TestSink.start().answering((e, attempt) -> new Answer(202, Map.of(), 200));
+             ScriptProcess producer = ScriptProcess.startListening("producer.java", Map.of("K_SINK", sink.url(),
+                     "RATE", "500", "MAX_IN_FLIGHT", "32", "MAX_BUFFERED", "1000",
+                     "SHUTDOWN_GRACE_MS", String.valueOf(graceMs), "POD_NAME", "producer-loaded"));
+             CloudEventsHttp probe = new CloudEventsHttp(producer.port())) {
+            producer.awaitMessage("buffer full, generation skipped", WAIT);
+
+            long sigterm = System.nanoTime();
+            producer.terminate();
+            Await.until("readiness to fail", WAIT, () -> probe.get("/readyz").statusCode() == 503);
+            int deliveredWhenNotReady = sink.received().size();
+            assertThat(producer.awaitExit(WAIT)).isZero();
+            Duration exitedAfter = Duration.ofNanos(System.nanoTime() - sigterm);
+
+            JsonObject books = producer.awaitMessage("stopped", WAIT);
+            long generated = books.getLong("generated");
+            assertThat(books.getLong("ticks")).isEqualTo(generated + books.getLong("skipped"));
+            assertThat(books.getLong("sent")).isEqualTo(generated);
+            assertThat(books.getLong("failed")).isZero();
+            assertThat(books.getLong("undelivered")).isZero();
+            // Nothing was generated after SIGTERM: what was sent before it plus what it held then is everything.
+            List<JsonObject> lines = producer.logs(l -> true);
+            JsonObject draining = producer.awaitMessage("draining", WAIT);
+            long sentBeforeDraining = lines.subList(0, lines.indexOf(draining)).stream()
+                    .filter(l -> "sent".equals(l.getString("msg"))).count();
+            assertThat(sentBeforeDraining + draining.getLong("buffered")).isEqualTo(generated);
+            assertThat(draining.getLong("buffered")).isPositive();
+            // Every event reached the sink exactly once, many of them after readiness had already failed.
+            assertThat(sink.received()).hasSize((int) generated);
+            assertThat(sink.received().stream().map(r -> r.event().getId()).distinct()).hasSize((int) generated);
+            assertThat(deliveredWhenNotReady).isLessThan((int) generated);
+            assertThat(exitedAfter).isLessThan(Duration.ofMillis(graceMs));
+            System.out.printf("producer SIGTERM under load: books %s, held at SIGTERM %d, delivered when readiness failed %d,"
+                    + " exit after %d ms%n", books.encode(), draining.getLong("buffered"), deliveredWhenNotReady,
+                    exitedAfter.toMillis());
+        }
+    }
+}
