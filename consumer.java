@@ -17,10 +17,13 @@
 import io.cloudevents.CloudEvent;
 import io.cloudevents.SpecVersion;
 import io.cloudevents.http.vertx.VertxMessageFactory;
+import io.micrometer.core.instrument.Clock;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.tracer.common.SpanContext;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -148,7 +151,8 @@ class consumer {
 
     consumer(Config config) {
         this.config = config;
-        this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT, new PrometheusRegistry(), Clock.SYSTEM,
+                new CurrentTrace());
         this.vertx = Vertx.builder()
                 .with(new VertxOptions().setEventLoopPoolSize(config.eventLoops())
                         .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)))
@@ -198,8 +202,7 @@ class consumer {
         router.get("/healthz").handler(ctx -> ctx.response().end("ok"));
         router.get("/readyz").handler(ctx -> ctx.response().setStatusCode(draining.get() ? 503 : 200)
                 .end(draining.get() ? "draining" : "ready"));
-        router.get("/metrics").handler(ctx -> ctx.response()
-                .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape()));
+        router.get("/metrics").handler(this::metrics);
         if (config.deadLetterMode()) {
             router.get("/dead-letters").handler(ctx -> ctx.json(snapshotDeadLetters()));
         }
@@ -361,8 +364,13 @@ class consumer {
                          String reason, long started) {
         double millis = (System.nanoTime() - started) / 1e6;
         String type = event == null ? "unknown" : typeLabel(event.getType());
-        counter("consumer.events", "type", type, "outcome", outcome).increment();
-        if (outcome.equals("processed")) timer(type).record((long) (millis * 1e6), TimeUnit.NANOSECONDS);
+        CurrentTrace.CURRENT.set(trace);
+        try {
+            counter("consumer.events", "type", type, "outcome", outcome).increment();
+            if (outcome.equals("processed")) timer(type).record((long) (millis * 1e6), TimeUnit.NANOSECONDS);
+        } finally {
+            CurrentTrace.CURRENT.remove();
+        }
         if (reason == null) ctx.response().setStatusCode(status).end();
         else ctx.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8").end(reason);
         JsonObject line = new JsonObject()
@@ -375,6 +383,40 @@ class consumer {
         if (trace.parentSpanId() != null) line.put("parent_span_id", trace.parentSpanId());
         if (reason != null) line.put("reason", reason);
         live.publish(log(status >= 400 ? "warn" : "info", "event", line));
+    }
+
+    // Prometheus asking for OpenMetrics also gets the exemplars: a trace id on counters and histogram buckets.
+    private void metrics(RoutingContext ctx) {
+        String accept = Optional.ofNullable(ctx.request().getHeader("accept")).orElse("");
+        boolean openMetrics = accept.contains("application/openmetrics-text");
+        ctx.response().putHeader("content-type", openMetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                : "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape(accept));
+    }
+
+    /** The trace of the event being counted, handed to Prometheus as the exemplar of that sample. */
+    static final class CurrentTrace implements SpanContext {
+        static final ThreadLocal<Trace> CURRENT = new ThreadLocal<>();
+
+        @Override
+        public String getCurrentTraceId() {
+            Trace trace = CURRENT.get();
+            return trace == null ? null : trace.traceId();
+        }
+
+        @Override
+        public String getCurrentSpanId() {
+            Trace trace = CURRENT.get();
+            return trace == null ? null : trace.spanId();
+        }
+
+        @Override
+        public boolean isCurrentSpanSampled() {
+            return CURRENT.get() != null;
+        }
+
+        @Override
+        public void markCurrentSpanAsExemplar() {
+        }
     }
 
     // Unknown types become "other" so a misbehaving sender cannot blow up the label cardinality.

@@ -70,6 +70,27 @@ class TracingTest {
     }
 
     @Test
+    void openMetricsScrapeCarriesTheTraceOfTheCountedEventAsExemplar() throws Exception {
+        try (ScriptProcess consumer = ScriptProcess.startListening("consumer.java", Map.of("PROCESSING_TIME_MS", "1"));
+             CloudEventsHttp http = new CloudEventsHttp(consumer.port())) {
+            CloudEvent event = CloudEventBuilder.v1(event("order.placed", validData("order.placed")))
+                    .withExtension("traceparent", "00-5af7651916cd43dd8448eb211c80319d-c7ad6b7169203331-01").build();
+            http.binary(event);
+            JsonObject line = consumer.awaitLog(l -> event.getId().equals(l.getString("id")), WAIT);
+            var response = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://127.0.0.1:" + consumer.port() + "/metrics"))
+                    .header("Accept", "application/openmetrics-text; version=1.0.0").build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertThat(response.headers().firstValue("content-type").orElse("")).startsWith("application/openmetrics-text");
+            String exemplar = "trace_id=\"" + line.getString("trace_id") + "\"";
+            assertThat(response.body().lines().filter(l -> l.contains(exemplar)))
+                    .anySatisfy(l -> assertThat(l).startsWith("consumer_processing_seconds_bucket{type=\"order.placed\""))
+                    .anySatisfy(l -> assertThat(l).startsWith("consumer_events_total{outcome=\"processed\",type=\"order.placed\"}"));
+            assertThat(http.get("/metrics").bodyAsString()).doesNotContain("trace_id=");
+        }
+    }
+
+    @Test
     void oneTraceIdFollowsAnEventFromProducerToConsumer() {
         try (ScriptProcess consumer = ScriptProcess.startListening("consumer.java", Map.of("PROCESSING_TIME_MS", "1"));
              ScriptProcess producer = ScriptProcess.start("producer.java",
