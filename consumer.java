@@ -44,6 +44,7 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Base64;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -208,11 +209,16 @@ class consumer {
         }
         HttpServerOptions options = new HttpServerOptions().setCompressionSupported(false)
                 .setMaxHeaderSize(16 * 1024).setIdleTimeout(60);
-        return vertx.createHttpServer(options).requestHandler(router).listen(config.port()).map(server -> {
-            log("info", "listening", new JsonObject().put("port", server.actualPort())
-                    .put("mode", config.deadLetterMode() ? "dead-letter" : "events").put("pod", config.pod()));
-            return server.actualPort();
-        });
+        // One server per event loop on the same port: Vert.x spreads the connections over them. It shares a port
+        // only when asked for the same number, so "any free port" (0) is settled before the servers listen.
+        int requested = config.port() == 0 && config.eventLoops() > 1 ? freePort() : config.port();
+        List<Future<?>> servers = new java.util.ArrayList<>();
+        for (int i = 0; i < config.eventLoops(); i++)
+            servers.add(vertx.createHttpServer(options).requestHandler(router).listen(requested));
+        return Future.all(servers).map(all -> all.<io.vertx.core.http.HttpServer>resultAt(0).actualPort())
+                .onSuccess(port -> log("info", "listening", new JsonObject().put("port", port)
+                        .put("mode", config.deadLetterMode() ? "dead-letter" : "events")
+                        .put("event_loops", config.eventLoops()).put("pod", config.pod())));
     }
 
     private void receive(RoutingContext ctx) {
@@ -457,6 +463,14 @@ class consumer {
             });
         });
         return exitCode.future();
+    }
+
+    private static int freePort() {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private static String firstLine(String message) {

@@ -31,8 +31,10 @@ class ConsumerContractTest {
 
     @BeforeAll
     static void startConsumer() {
+        // Two event loops: the contract, and the deduplication shared between them, must hold on every one.
         consumer = ScriptProcess.startListening("consumer.java",
-                Map.of("PROCESSING_TIME_MS", "5", "POD_NAME", "consumer-under-test"));
+                Map.of("PROCESSING_TIME_MS", "5", "POD_NAME", "consumer-under-test", "EVENT_LOOPS", "2"));
+        assertThat(consumer.awaitMessage("listening", ScriptProcess.START_TIMEOUT).getInteger("event_loops")).isEqualTo(2);
         http = new CloudEventsHttp(consumer.port());
     }
 
