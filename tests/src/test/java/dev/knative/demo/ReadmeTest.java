@@ -42,7 +42,7 @@ class ReadmeTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"scripts/run-local.sh", "scripts/test.sh", "scripts/jbang", "scripts/lock-deps.sh",
-            "scripts/prune-configmaps.sh", "scripts/follow-events.sh", "scripts/send-event.sh"})
+            "scripts/prune-configmaps.sh", "scripts/follow-events.sh", "scripts/send-event.sh", "scripts/benchmark.sh"})
     void everyScriptTheReadmeNamesExistsIsExecutableAndHasUsage(String script) throws Exception {
         assertThat(readme()).contains(script);
         Path path = ScriptProcess.REPO.resolve(script);
