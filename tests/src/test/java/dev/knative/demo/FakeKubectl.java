@@ -81,13 +81,18 @@ final class FakeKubectl {
 
     /** Runs a script of scripts/ with this kubectl; NAMESPACE of the developer's shell does not leak in. */
     Result run(String script, Map<String, String> env, String... args) {
+        return runWith(dir.resolve("kubectl"), script, env, args);
+    }
+
+    /** Runs a script of scripts/ with the given kubectl stand-in (any fake, not only this one). */
+    static Result runWith(Path kubectl, String script, Map<String, String> env, String... args) {
         List<String> command = new ArrayList<>(List.of("bash", Kustomize.REPO_ROOT.resolve(script).toString()));
         command.addAll(List.of(args));
         try {
             ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
             builder.environment().remove("NAMESPACE");
             builder.environment().putAll(env);
-            builder.environment().put("KUBECTL", dir.resolve("kubectl").toString());
+            builder.environment().put("KUBECTL", kubectl.toString());
             Process process = builder.start();
             process.getOutputStream().close();
             String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

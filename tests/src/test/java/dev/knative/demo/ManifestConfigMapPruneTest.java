@@ -4,12 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -22,7 +21,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ManifestConfigMapPruneTest {
 
-    private static final Path SCRIPT = Kustomize.REPO_ROOT.resolve("scripts/prune-configmaps.sh");
 
     /** A Deployment's current template, a ReplicaSet kept for rollback, and a Pod, each referring to ConfigMaps another way. */
     private static final String WORKLOADS = """
@@ -91,7 +89,7 @@ class ManifestConfigMapPruneTest {
 
     @Test
     void aDryRunNamesTheUnusedConfigMapsAndDeletesNothing() {
-        Result result = prune();
+        FakeKubectl.Result result = prune();
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         for (String name : UNUSED) assertThat(result.output()).contains("unused  configmap/" + name);
@@ -101,7 +99,7 @@ class ManifestConfigMapPruneTest {
 
     @Test
     void applyDeletesExactlyTheConfigMapsNoDeploymentReplicaSetOrPodRefersTo() {
-        Result result = prune("--apply", "--namespace", "demo");
+        FakeKubectl.Result result = prune("--apply", "--namespace", "demo");
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(calls()).filteredOn(call -> call.startsWith("delete")).containsExactlyInAnyOrderElementsOf(
@@ -114,7 +112,7 @@ class ManifestConfigMapPruneTest {
     void whenTheReferencesCannotBeReadNothingIsDeleted() throws IOException {
         Files.createFile(fake.resolve("unreachable"));
 
-        Result result = prune("--apply");
+        FakeKubectl.Result result = prune("--apply");
 
         assertThat(result.exitCode()).isNotZero();
         assertThat(result.output()).contains("refused");
@@ -123,32 +121,16 @@ class ManifestConfigMapPruneTest {
 
     @Test
     void anUnknownArgumentIsRefusedWithAHint() {
-        Result result = prune("--force");
+        FakeKubectl.Result result = prune("--force");
 
         assertThat(result.exitCode()).isEqualTo(2);
         assertThat(result.output()).contains("unknown argument '--force'", "--help");
         assertThat(prune("--help").output()).contains("Usage:", "--apply", "NAMESPACE", "KUBECTL");
     }
 
-    private record Result(int exitCode, String output) {}
 
-    private Result prune(String... args) {
-        try {
-            List<String> command = concat(List.of("bash", SCRIPT.toString()), List.of(args));
-            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
-            builder.environment().put("KUBECTL", fake.resolve("kubectl").toString());
-            builder.environment().remove("NAMESPACE");
-            Process process = builder.start();
-            process.getOutputStream().close();
-            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("prune-configmaps.sh finished").isTrue();
-            return new Result(process.exitValue(), output);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+    private FakeKubectl.Result prune(String... args) {
+        return FakeKubectl.runWith(fake.resolve("kubectl"), "scripts/prune-configmaps.sh", Map.of(), args);
     }
 
     private List<String> calls() {
