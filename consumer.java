@@ -8,8 +8,6 @@
 //DEPS io.cloudevents:cloudevents-core:4.0.1
 //DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
-//CDS
-//RUNTIME_OPTIONS -XX:+UseSerialGC -Xms64m -Xmx128m -Xmn32m -XX:TrimNativeHeapInterval=1000
 
 // Example log line (one per event, stdout):
 // {"ts":"2026-11-26T10:00:00.123Z","level":"info","msg":"event","id":"6f1c…","type":"order.placed",
@@ -46,6 +44,7 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Base64;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -213,17 +212,10 @@ class consumer {
         // One server per event loop on the same port: Vert.x spreads the connections over them. It shares a port
         // only when asked for the same number, so "any free port" (0) is settled before the servers listen.
         int requested = config.port() == 0 && config.eventLoops() > 1 ? freePort() : config.port();
-        // Each instance of this verticle runs on an event loop of its own; servers created straight from main()
-        // would all share main's one context, and so one event loop, however many there are.
-        AtomicInteger actualPort = new AtomicInteger();
-        return vertx.deployVerticle(() -> new io.vertx.core.VerticleBase() {
-                    @Override
-                    public Future<?> start() {
-                        return vertx.createHttpServer(options).requestHandler(router).listen(requested)
-                                .onSuccess(server -> actualPort.set(server.actualPort()));
-                    }
-                }, new io.vertx.core.DeploymentOptions().setInstances(config.eventLoops()))
-                .map(deployment -> actualPort.get())
+        List<Future<?>> servers = new java.util.ArrayList<>();
+        for (int i = 0; i < config.eventLoops(); i++)
+            servers.add(vertx.createHttpServer(options).requestHandler(router).listen(requested));
+        return Future.all(servers).map(all -> all.<io.vertx.core.http.HttpServer>resultAt(0).actualPort())
                 .onSuccess(port -> log("info", "listening", new JsonObject().put("port", port)
                         .put("mode", config.deadLetterMode() ? "dead-letter" : "events")
                         .put("event_loops", config.eventLoops()).put("pod", config.pod())));
@@ -485,16 +477,11 @@ class consumer {
         return message == null ? "" : message.lines().findFirst().orElse("");
     }
 
-    /** Prints one JSON line and returns it, encoded once for every reader (stdout, the live page). */
-    static String log(String level, String msg, JsonObject fields) {
-        Map<String, Object> line = new LinkedHashMap<>(32);
-        line.put("ts", Instant.now().toString());
-        line.put("level", level);
-        line.put("msg", msg);
-        line.putAll(fields.getMap());
-        String encoded = Json.encode(line);
-        System.out.println(encoded);
-        return encoded;
+    static JsonObject log(String level, String msg, JsonObject fields) {
+        JsonObject line = new JsonObject().put("ts", Instant.now().toString()).put("level", level).put("msg", msg);
+        fields.forEach(e -> line.put(e.getKey(), e.getValue()));
+        System.out.println(line.encode());
+        return line;
     }
 
     /** W3C trace context: this consumer's span continues the sender's trace, or starts one when none came. */
@@ -502,8 +489,8 @@ class consumer {
         private static final Pattern TRACEPARENT = Pattern.compile("^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
 
         static Trace childOf(String traceparent) {
-            Matcher m = traceparent == null ? null : TRACEPARENT.matcher(traceparent.trim());
-            if (m != null && m.matches() && !m.group(1).matches("0+") && !m.group(2).matches("0+"))
+            Matcher m = TRACEPARENT.matcher(traceparent == null ? "" : traceparent.trim());
+            if (m.matches() && !m.group(1).matches("0+") && !m.group(2).matches("0+"))
                 return new Trace(m.group(1), randomHex(16), m.group(2));
             return new Trace(randomHex(32), randomHex(16), null);
         }
@@ -511,10 +498,7 @@ class consumer {
         private static String randomHex(int digits) {
             StringBuilder hex = new StringBuilder(digits);
             ThreadLocalRandom random = ThreadLocalRandom.current();
-            while (hex.length() < digits) { // 16 or 32 digits: whole random longs, zero-padded
-                String part = Long.toHexString(random.nextLong());
-                hex.append("0".repeat(16 - part.length())).append(part);
-            }
+            while (hex.length() < digits) hex.append(Character.forDigit(random.nextInt(16), 16));
             return hex.toString();
         }
     }
@@ -527,8 +511,8 @@ class consumer {
         private final ArrayDeque<String> recent = new ArrayDeque<>();
         private final java.util.Set<io.vertx.core.http.HttpServerResponse> viewers = ConcurrentHashMap.newKeySet();
 
-        void publish(String line) {
-            String message = "data: " + line + "\n\n";
+        void publish(JsonObject line) {
+            String message = "data: " + line.encode() + "\n\n";
             synchronized (recent) {
                 recent.addLast(message);
                 if (recent.size() > 50) recent.removeFirst();
