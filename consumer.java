@@ -8,6 +8,9 @@
 //DEPS io.cloudevents:cloudevents-core:4.0.1
 //DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
+//RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m
+// Serial GC and a 128 MiB heap fit the Deployment's 384Mi limit; a small young generation keeps idle memory
+// low at no cost in throughput (tests/benchmark/TUNING.md).
 
 // Example log line (one per event, stdout):
 // {"ts":"2026-11-26T10:00:00.123Z","level":"info","msg":"event","id":"6f1c…","type":"order.placed",
@@ -24,6 +27,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.tracer.common.SpanContext;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -37,14 +41,18 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.io.BufferedOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Base64;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -156,7 +164,11 @@ class consumer {
                 new CurrentTrace());
         this.vertx = Vertx.builder()
                 .with(new VertxOptions().setEventLoopPoolSize(config.eventLoops())
-                        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)))
+                        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)
+                                // per-request HTTP meters cost about 10 % of the throughput (TUNING.md);
+                                // the consumer_* meters count and time every event already
+                                .addDisabledMetricsCategory(MetricsDomain.HTTP_SERVER)
+                                .addDisabledMetricsCategory(MetricsDomain.NET_SERVER)))
                 .withMetrics(new MicrometerMetricsFactory(registry))
                 .build();
         this.seen = java.util.Collections.synchronizedMap(new LinkedHashMap<>(1024, 0.75f, false) {
@@ -184,10 +196,14 @@ class consumer {
         consumer app = new consumer(config);
         app.start().onSuccess(port ->
                 // SIGTERM/SIGINT run shutdown hooks; halt() then ends the JVM with the drain's own exit code.
-                Runtime.getRuntime().addShutdownHook(new Thread(() ->
-                        Runtime.getRuntime().halt(app.drain().toCompletionStage().toCompletableFuture().join())))
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                    int code = app.drain().toCompletionStage().toCompletableFuture().join();
+                    STDOUT.flush();
+                    Runtime.getRuntime().halt(code);
+                }))
         ).onFailure(e -> {
             log("error", "start failed", new JsonObject().put("error", String.valueOf(e.getMessage())));
+            STDOUT.flush();
             System.exit(1);
         });
     }
@@ -212,10 +228,17 @@ class consumer {
         // One server per event loop on the same port: Vert.x spreads the connections over them. It shares a port
         // only when asked for the same number, so "any free port" (0) is settled before the servers listen.
         int requested = config.port() == 0 && config.eventLoops() > 1 ? freePort() : config.port();
-        List<Future<?>> servers = new java.util.ArrayList<>();
-        for (int i = 0; i < config.eventLoops(); i++)
-            servers.add(vertx.createHttpServer(options).requestHandler(router).listen(requested));
-        return Future.all(servers).map(all -> all.<io.vertx.core.http.HttpServer>resultAt(0).actualPort())
+        // Each instance of this verticle runs on an event loop of its own; servers created straight from main()
+        // would all share main's one context, and so one event loop, however many there are.
+        AtomicInteger actualPort = new AtomicInteger();
+        return vertx.deployVerticle(() -> new io.vertx.core.VerticleBase() {
+                    @Override
+                    public Future<?> start() {
+                        return vertx.createHttpServer(options).requestHandler(router).listen(requested)
+                                .onSuccess(server -> actualPort.set(server.actualPort()));
+                    }
+                }, new io.vertx.core.DeploymentOptions().setInstances(config.eventLoops()))
+                .map(deployment -> actualPort.get())
                 .onSuccess(port -> log("info", "listening", new JsonObject().put("port", port)
                         .put("mode", config.deadLetterMode() ? "dead-letter" : "events")
                         .put("event_loops", config.eventLoops()).put("pod", config.pod())));
@@ -477,11 +500,32 @@ class consumer {
         return message == null ? "" : message.lines().findFirst().orElse("");
     }
 
-    static JsonObject log(String level, String msg, JsonObject fields) {
-        JsonObject line = new JsonObject().put("ts", Instant.now().toString()).put("level", level).put("msg", msg);
-        fields.forEach(e -> line.put(e.getKey(), e.getValue()));
-        System.out.println(line.encode());
-        return line;
+    // A write(2) per line cost about 5 % of the throughput (tests/benchmark/TUNING.md): on an event loop the lines
+    // of one turn of the loop go out in one write at its end; elsewhere (start, drain, stop) at once.
+    private static final PrintStream STDOUT = new PrintStream(
+            new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 64 * 1024), false, StandardCharsets.UTF_8);
+    private static final AtomicBoolean STDOUT_FLUSH_QUEUED = new AtomicBoolean();
+
+    /** Prints one JSON line and returns it, encoded once for every reader (stdout, the live page). */
+    static String log(String level, String msg, JsonObject fields) {
+        Map<String, Object> line = new LinkedHashMap<>(32);
+        line.put("ts", Instant.now().toString());
+        line.put("level", level);
+        line.put("msg", msg);
+        line.putAll(fields.getMap());
+        String encoded = Json.encode(line);
+        STDOUT.println(encoded);
+        Context loop = Context.isOnEventLoopThread() ? Vertx.currentContext() : null;
+        if (loop == null) {
+            STDOUT.flush();
+        } else if (STDOUT_FLUSH_QUEUED.compareAndSet(false, true)) {
+            // Tasks queued from the loop's own thread run after this turn's I/O, before it waits for more.
+            loop.runOnContext(flush -> {
+                STDOUT_FLUSH_QUEUED.set(false);
+                STDOUT.flush();
+            });
+        }
+        return encoded;
     }
 
     /** W3C trace context: this consumer's span continues the sender's trace, or starts one when none came. */
@@ -489,8 +533,8 @@ class consumer {
         private static final Pattern TRACEPARENT = Pattern.compile("^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
 
         static Trace childOf(String traceparent) {
-            Matcher m = TRACEPARENT.matcher(traceparent == null ? "" : traceparent.trim());
-            if (m.matches() && !m.group(1).matches("0+") && !m.group(2).matches("0+"))
+            Matcher m = traceparent == null ? null : TRACEPARENT.matcher(traceparent.trim());
+            if (m != null && m.matches() && !m.group(1).matches("0+") && !m.group(2).matches("0+"))
                 return new Trace(m.group(1), randomHex(16), m.group(2));
             return new Trace(randomHex(32), randomHex(16), null);
         }
@@ -498,7 +542,10 @@ class consumer {
         private static String randomHex(int digits) {
             StringBuilder hex = new StringBuilder(digits);
             ThreadLocalRandom random = ThreadLocalRandom.current();
-            while (hex.length() < digits) hex.append(Character.forDigit(random.nextInt(16), 16));
+            while (hex.length() < digits) { // 16 or 32 digits: whole random longs, zero-padded
+                String part = Long.toHexString(random.nextLong());
+                hex.append("0".repeat(16 - part.length())).append(part);
+            }
             return hex.toString();
         }
     }
@@ -511,8 +558,8 @@ class consumer {
         private final ArrayDeque<String> recent = new ArrayDeque<>();
         private final java.util.Set<io.vertx.core.http.HttpServerResponse> viewers = ConcurrentHashMap.newKeySet();
 
-        void publish(JsonObject line) {
-            String message = "data: " + line.encode() + "\n\n";
+        void publish(String line) {
+            String message = "data: " + line + "\n\n";
             synchronized (recent) {
                 recent.addLast(message);
                 if (recent.size() > 50) recent.removeFirst();

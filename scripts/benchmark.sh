@@ -16,7 +16,7 @@ open-loop latency at $RATE ev/s -> stop. consumer.java runs as users start it
 work either. Then warm and cold starts of consumer.java, then producer.java at
 $PRODUCER_RATE ev/s for $PRODUCER_DURATION s against a fast sink. Runs disturbed by
 other processes (more than $OTHER_MAX cores) are repeated and left out of the medians.
-Writes $RESULTS; raw outputs stay in $WORK_DIR/<time>/. A full run takes about 10 min.
+Writes $RESULTS; raw outputs stay in $WORK_DIR/<time>/. A full run takes about 12 min.
 
   --smoke     a few seconds: consumer.java only, built-in load generator, no
               start-up or producer phases; prints the RESULT line, writes no document
@@ -24,7 +24,7 @@ Writes $RESULTS; raw outputs stay in $WORK_DIR/<time>/. A full run takes about 1
 
 Environment (defaults):
   RUNS 2               rounds over all consumers (each round interleaves them)
-  PIN 1                consumer on CPU 1, load tools on CPU 0 (0: no pinning)
+  PIN 1                consumer on the second allowed CPU, load tools on the first (0: no pinning)
   WARMUP 10  DURATION 15  THREADS 2  CONNS 32     saturation test (JIT warm-up: about 8 s on one core)
   RATE 2000  FIXED_DURATION 15                     open-loop latency test
   IDLE_SETTLE 10       seconds between ready and the idle RSS snapshot (start-up JIT work done)
@@ -39,7 +39,7 @@ Environment (defaults):
   PEERS_WORK ~/.cache/ce-peers   where that folder's setup.sh built them
   PEERS "go node python"   which of them (empty: none)
   OTHER_MAX 0.10  QUIET_WAIT 60  RETRIES 1     quiet-machine detection
-  PORT 18180  HEALTH_TIMEOUT 180
+  PORT 18180  HEALTH_TIMEOUT 180  KEEP_LOGS 0 (1 keeps every log line; they are deleted once counted)
   RESULTS tests/benchmark/RESULTS.md   WORK_DIR tests/target/benchmark
 Needs a JDK 17+ and util-linux (taskset, setsid); wrk (Debian package wrk) for the reference saturation test.
 USAGE
@@ -71,6 +71,7 @@ QUIET_WAIT="${QUIET_WAIT:-60}"
 RETRIES="${RETRIES:-1}"
 PORT="${PORT:-18180}"
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-180}"
+KEEP_LOGS="${KEEP_LOGS:-0}"
 RESULTS="${RESULTS:-$ROOT/tests/benchmark/RESULTS.md}"
 WORK_DIR="${WORK_DIR:-$ROOT/tests/target/benchmark}"
 OURS="consumer.java"
@@ -240,7 +241,8 @@ saturate() {
 # measure <label> <dir> <health path> <command>: prints one RESULT line and appends it to results.log.
 measure() {
   local label="$1" dir="$2" health="$3" command="$4"
-  local run="$RUN_DIR/$(date +%H%M%S)-$label" url="http://127.0.0.1:$PORT"
+  local run url="http://127.0.0.1:$PORT"
+  run="$RUN_DIR/$(date +%H%M%S)-$label"
   mkdir -p "$run"
   echo "$command" >"$run/command"
   await_quiet
@@ -279,6 +281,7 @@ measure() {
   local lines others_sat others_fixed quiet=yes
   # one log line per event is part of the work measured: count what reached stdout
   lines=$(wc -l <"$run/stdout.log")
+  drop_log "$run/stdout.log"
   others_sat=$(cores_between "$m_a" "$m_b")
   others_fixed=$(cores_between "$m_c" "$m_d")
   le "$others_sat" "$OTHER_MAX" && le "$others_fixed" "$OTHER_MAX" || quiet=no
@@ -305,6 +308,13 @@ measure() {
 }
 
 mib() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# A run logs a line per event, hundreds of MB: keep its first lines as a sample unless KEEP_LOGS=1.
+drop_log() {
+  [[ "$KEEP_LOGS" == 1 ]] && return 0
+  head -n 3 "$1" >"$1.head"
+  rm -f -- "$1"
+}
 
 measure_until_quiet() { # as measure, repeated up to RETRIES times when other processes took CPU
   local attempt line
@@ -336,13 +346,14 @@ start_once() {
 # Warm starts of consumer.java and the VARIANTS (interleaved), then one cold start of consumer.java with empty
 # JBang and Maven caches, as a new pod does it.
 measure_starts() {
-  local i entry label dir health command
+  local round entry label dir health command
   ((STARTS > 0)) && say "start-up: $STARTS warm starts each"
-  for i in $(seq 1 "$STARTS"); do
+  for round in $(seq 1 "$STARTS"); do
     for entry in "$@"; do
       IFS='|' read -r label dir health command <<<"$entry"
       [[ "$dir" == "$ROOT" ]] || continue
       await_quiet
+      say "start-up $round/$STARTS: $label"
       start_once "$label" warm "$dir" "$health" "$command"
     done
   done
@@ -392,6 +403,8 @@ measure_producer() {
   stop_server "$SINK_PID"; SINK_PID=""
   local books others quiet=yes
   books=$(grep -o '"msg":"stopped",.*' "$out/producer.stdout" | tr -d '"{} ' | sed 's/^msg:stopped,//')
+  drop_log "$out/producer.stdout"
+  drop_log "$out/sink.stdout"
   others=$(cores_between "$m_a" "$m_b")
   le "$others" "$OTHER_MAX" || quiet=no
   awk -v rate="$PRODUCER_RATE" -v sink="$sink_label" -v a="$a" -v b="$b" -v ta="$ta" -v tb="$tb" -v books="$books" \
@@ -433,6 +446,7 @@ versions() {
   done
 }
 
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
 # The tables: medians (with [min–max]) of the quiet runs per consumer, ratios to the Go peer, start-up,
 # producer rate, and the issue's targets.
 TABLES_AWK='
@@ -600,7 +614,13 @@ main() {
     if command -v wrk >/dev/null; then LOAD=wrk; else LOAD=java; say "wrk not found: saturating with LoadGenerator.java (apt-get install wrk for the reference setup)"; fi
   fi
   SERVER_CPU="" LOAD_CPU=""
-  if [[ "$PIN" == 1 ]] && (($(nproc) >= 2)); then SERVER_CPU=1 LOAD_CPU=0; fi
+  if [[ "$PIN" == 1 ]]; then
+    # the first two CPUs this process may use (a container's cpuset need not start at 0)
+    local cpus
+    mapfile -t cpus < <(awk '/^Cpus_allowed_list/ { n = split($2, r, ","); for (i = 1; i <= n; i++) {
+      if (split(r[i], b, "-") == 1) b[2] = b[1]; for (c = b[1]; c <= b[2]; c++) print c } }' /proc/self/status)
+    if ((${#cpus[@]} >= 2)); then LOAD_CPU=${cpus[0]} SERVER_CPU=${cpus[1]}; fi
+  fi
 
   RUN_DIR="$WORK_DIR/$(date +%Y%m%d-%H%M%S)"
   mkdir -p "$RUN_DIR"

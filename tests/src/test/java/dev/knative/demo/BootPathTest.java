@@ -113,6 +113,26 @@ class BootPathTest {
     }
 
     @Test
+    void warmStartReusesTheRecordedCommandLineUntilTheScriptChanges() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            Path script = script("Tiny", "");
+            assertThat(runToEnd(env, script)).as(this::bootLog).isZero();
+
+            // An option no JVM accepts reaches only the fetcher's and JBang's JVMs: the start succeeds only
+            // when neither runs.
+            Map<String, String> noJBang = new java.util.HashMap<>(env);
+            noJBang.put("JBANG_JAVA_OPTIONS", "-XX:+NoSuchOptionOfThisTest");
+            assertThat(firstLines(noJBang, script, 2)).as(this::bootLog).endsWith("args ");
+
+            Files.writeString(script, Files.readString(script).replace("\"args \"", "\"arguments \""));
+            assertThat(runToEnd(noJBang, script)).as("an edited script is built again, by JBang").isNotZero();
+            assertThat(stderr()).contains("NoSuchOptionOfThisTest");
+            assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("arguments ");
+        }
+    }
+
+    @Test
     void tamperedLockEntryFailsWithChecksumErrorAndLeavesNoUnverifiedFile() throws Exception {
         Map<String, String> locked = lockedFiles();
         String tampered = locked.keySet().stream().filter(path -> path.endsWith(".pom")).findFirst().orElseThrow();
@@ -312,6 +332,17 @@ class BootPathTest {
         process.getOutputStream().close();
         process.getInputStream().transferTo(OutputStream.nullOutputStream());
         return process.waitFor();
+    }
+
+    /** Boots the script, reads its first lines, then closes its stdin so that it ends; returns those lines. */
+    List<String> firstLines(Map<String, String> env, Path script, int count) throws Exception {
+        Process process = start(env, script);
+        BufferedReader out = stdout(process);
+        List<String> lines = new ArrayList<>();
+        for (String line; lines.size() < count && (line = out.readLine()) != null; ) lines.add(line);
+        process.getOutputStream().close();
+        assertThat(process.waitFor()).as(this::bootLog).isZero();
+        return lines;
     }
 
     static BufferedReader stdout(Process process) {

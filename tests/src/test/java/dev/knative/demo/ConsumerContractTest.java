@@ -214,6 +214,56 @@ class ConsumerContractTest {
                 .contains("jvm_memory_used_bytes");
     }
 
+    @Test
+    void connectionsAreServedByEveryEventLoop() throws Exception {
+        Map<String, Long> before = eventLoopCpuTicks(consumer.pid());
+        // Eight clients, each with a connection of its own, kept alive over its requests.
+        java.util.List<Thread> clients = new java.util.ArrayList<>();
+        java.util.concurrent.atomic.AtomicInteger answered = new java.util.concurrent.atomic.AtomicInteger();
+        for (int c = 0; c < 8; c++) {
+            Thread client = new Thread(() -> {
+                java.net.http.HttpClient httpClient = java.net.http.HttpClient.newHttpClient();
+                try {
+                    java.net.http.HttpRequest probe = java.net.http.HttpRequest.newBuilder(
+                            URI.create("http://127.0.0.1:" + consumer.port() + "/healthz")).build();
+                    for (int i = 0; i < 1500; i++) {
+                        if (httpClient.send(probe, java.net.http.HttpResponse.BodyHandlers.ofString()).statusCode() == 200)
+                            answered.incrementAndGet();
+                    }
+                } catch (java.io.IOException | InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            client.start();
+            clients.add(client);
+        }
+        for (Thread client : clients) client.join();
+        assertThat(answered).hasValue(8 * 1500);
+
+        Map<String, Long> after = eventLoopCpuTicks(consumer.pid());
+        java.util.List<Long> gained = after.entrySet().stream()
+                .map(e -> e.getValue() - before.getOrDefault(e.getKey(), 0L)).sorted(java.util.Comparator.reverseOrder())
+                .toList();
+        assertThat(gained).as("CPU ticks each event-loop thread spent on the requests").hasSize(2);
+        assertThat(gained.get(1)).as("the less busy loop, against the busier (%s)", gained).isGreaterThan(0)
+                .isGreaterThanOrEqualTo(gained.get(0) / 4);
+    }
+
+    /** utime + stime of each of the JVM's event-loop threads, by thread id, from /proc. */
+    private static Map<String, Long> eventLoopCpuTicks(long pid) throws java.io.IOException {
+        Map<String, Long> ticks = new HashMap<>();
+        try (var tasks = java.nio.file.Files.list(java.nio.file.Path.of("/proc", String.valueOf(pid), "task"))) {
+            for (java.nio.file.Path task : tasks.toList()) {
+                String stat = java.nio.file.Files.readString(task.resolve("stat"));
+                String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                if (!name.startsWith("vert.x-eventloo")) continue; // the kernel keeps 15 characters of a name
+                String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                ticks.put(task.getFileName().toString(), Long.parseLong(fields[11]) + Long.parseLong(fields[12]));
+            }
+        }
+        return ticks;
+    }
+
     private static JsonObject logOf(CloudEvent event) {
         return consumer.awaitLog(l -> "event".equals(l.getString("msg")) && event.getId().equals(l.getString("id")),
                 Duration.ofSeconds(10));

@@ -74,6 +74,8 @@ class ReliabilityDeadLetterTest {
         List<Integer> attempts = deliverAsTheBrokerDoes(poison, toConsumer, consumer.port());
 
         assertThat(attempts).containsExactly(400);
+        // The line is written at the end of the event loop's turn, just after the answer went out.
+        consumer.awaitLog(l -> poison.getId().equals(l.getString("id")), WAIT);
         assertThat(consumer.logs(l -> poison.getId().equals(l.getString("id")))).singleElement().satisfies(line -> {
             assertThat(line.getString("outcome")).isEqualTo("rejected");
             assertThat(line.getString("reason")).contains(reason);
@@ -96,6 +98,8 @@ class ReliabilityDeadLetterTest {
             List<Integer> attempts = deliverAsTheBrokerDoes(event, toFailing, failing.port());
 
             assertThat(attempts).hasSize(1 + TRIGGER_RETRIES).containsOnly(503);
+            failing.awaitLog(l -> failing.logs(m -> event.getId().equals(m.getString("id"))).size()
+                    >= 1 + TRIGGER_RETRIES, WAIT);
             assertThat(failing.logs(l -> event.getId().equals(l.getString("id"))))
                     .hasSize(1 + TRIGGER_RETRIES).allSatisfy(l -> assertThat(l.getString("outcome")).isEqualTo("failed"));
             JsonObject recorded = deadLetter(event);
