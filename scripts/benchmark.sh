@@ -32,6 +32,8 @@ Environment (defaults):
   STARTS 5  COLD 1     warm starts of consumer.java; 1 = also one cold start
                        (empty JBang and Maven caches: downloads from MAVEN_REPO_URL)
   PRODUCER_RATE 5000  PRODUCER_DURATION 60    producer phase (0 skips it)
+  JDK25_HOME           a JDK 25 (the cluster image's): consumer.java runs on it too, as
+                       consumer.java@jdk25 [the first /usr/lib/jvm/*25* with bin/java; empty: none]
   VARIANTS             more consumers to compare, one "label=command" a line, run
                        from the repository root with PORT set, e.g.
                        'serial=JAVA_TOOL_OPTIONS=-XX:+UseSerialGC PROCESSING_TIME_MS=0 exec scripts/jbang consumer.java'
@@ -76,6 +78,10 @@ RESULTS="${RESULTS:-$ROOT/tests/benchmark/RESULTS.md}"
 WORK_DIR="${WORK_DIR:-$ROOT/tests/target/benchmark}"
 OURS="consumer.java"
 OURS_COMMAND="CONSUMER_MODE=events FAILURE_RATE=0 PROCESSING_TIME_MS=0 POD_NAME=benchmark exec scripts/jbang consumer.java"
+OURS_JDK25="consumer.java@jdk25"
+if [[ -z "${JDK25_HOME+set}" ]]; then
+  JDK25_HOME=$(for home in /usr/lib/jvm/*25*; do [[ -x "$home/bin/java" ]] && { echo "$home"; break; }; done || true)
+fi
 
 say() { echo "[benchmark $(date +%H:%M:%S)] $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -423,6 +429,7 @@ measure_producer() {
 versions() {
   local lock="$ROOT/scripts/deps.lock" entry py
   echo "- Java: $(java -version 2>&1 | sed -n 2p) (the cluster's image runs JDK 25)"
+  [[ -n "$JDK25_HOME" ]] && echo "- $OURS_JDK25: $("$JDK25_HOME/bin/java" -version 2>&1 | sed -n 2p), as in the image"
   echo "- JBang $(sed -n 's/.*jbang-cli:\([^ ;]*\).*/\1/p' "$ROOT/scripts/jbang.lock" | head -n1)," \
     "Vert.x $(grep -o 'vertx-core/[^/]*' "$lock" | head -n1 | cut -d/ -f2)," \
     "Netty $(grep -o 'netty-common/[^/]*' "$lock" | head -n1 | cut -d/ -f2)," \
@@ -464,6 +471,24 @@ TABLES_AWK='
   function cell(k, c,   m) {
     m = stat(k, c)
     return m == "" ? "–" : fmt(m) (lo != hi ? " [" fmt(lo) "–" fmt(hi) "]" : "")
+  }
+  function targets(k, on,   t) {
+    if (hasgo) {
+      t = stat(k, "rps") / go_rps
+      printf "| saturation throughput ≥ 1.0× Go%s | %.2f× | %s |\n", on, t, (t >= 1.0 ? "yes" : "no")
+      t = stat(k, "fixed_p99_ms") / go_p99
+      printf "| p99 at %s ev/s ≤ 1.5× Go%s | %.2f× | %s |\n", rate, on, t, (t <= 1.5 ? "yes" : "no")
+    }
+    t = stat(k, "idle_rss_mib")
+    printf "| idle RSS ≤ 64 MiB%s | %s MiB | %s |\n", on, fmt(t), (t <= 64 ? "yes" : "no")
+    stat(k, "peak_rss_mib"); t = hi
+    printf "| peak RSS under load ≤ 160 MiB%s | %s MiB (highest kept run) | %s |\n", on, fmt(t), (t <= 160 ? "yes" : "no")
+    if ((k SUBSEP "warm") in startMedian) {
+      t = startMedian[k, "warm"]; printf "| warm start to ready ≤ 0.5 s%s | %s s | %s |\n", on, fmt(t), (t <= 0.5 ? "yes" : "no")
+    }
+    if ((k SUBSEP "cold") in startMedian) {
+      t = startMedian[k, "cold"]; printf "| cold start to ready ≤ 8 s%s | %s s | %s |\n", on, fmt(t), (t <= 8 ? "yes" : "no")
+    }
   }
   function ratio(x, y) { return (y > 0 && x != "") ? sprintf("%.2f", x / y) : "–" }
   function fields(line, arr,   i, n, f, p) {
@@ -528,22 +553,8 @@ TABLES_AWK='
     print "\n## Targets\n"
     print "| target | measured | met |"
     print "|---|--:|---|"
-    if (hasgo) {
-      t = stat(ours, "rps") / go_rps
-      printf "| saturation throughput ≥ 1.0× Go | %.2f× | %s |\n", t, (t >= 1.0 ? "yes" : "no")
-      t = stat(ours, "fixed_p99_ms") / go_p99
-      printf "| p99 at %s ev/s ≤ 1.5× Go | %.2f× | %s |\n", rate, t, (t <= 1.5 ? "yes" : "no")
-    }
-    t = stat(ours, "idle_rss_mib")
-    printf "| idle RSS ≤ 64 MiB | %s MiB | %s |\n", fmt(t), (t <= 64 ? "yes" : "no")
-    stat(ours, "peak_rss_mib"); t = hi
-    printf "| peak RSS under load ≤ 160 MiB | %s MiB (highest kept run) | %s |\n", fmt(t), (t <= 160 ? "yes" : "no")
-    if ((ours SUBSEP "warm") in startMedian) {
-      t = startMedian[ours, "warm"]; printf "| warm start to ready ≤ 0.5 s | %s s | %s |\n", fmt(t), (t <= 0.5 ? "yes" : "no")
-    }
-    if ((ours SUBSEP "cold") in startMedian) {
-      t = startMedian[ours, "cold"]; printf "| cold start to ready ≤ 8 s | %s s | %s |\n", fmt(t), (t <= 8 ? "yes" : "no")
-    }
+    targets(ours, "")
+    if (ours25 in runs) targets(ours25, " (" ours25 ")")
     if (producer) {
       t = prod["deviation_pct"] + 0; t = (t < 0 ? -t : t)
       printf "| producer holds %s ev/s within 1 %% | %s %% | %s |\n", prod["rate"], prod["deviation_pct"],
@@ -587,7 +598,7 @@ $(versions "$@")
 $(for entry in "$@"; do IFS='|' read -r label _ _ command <<<"$entry"; echo "  - $label: \`$command\`"; done)
 
 DOC
-    awk -v ours="$OURS" -v rate="$RATE" "$TABLES_AWK" "$RUN_DIR/results.log" "$RUN_DIR/starts.log" "$RUN_DIR/producer.log"
+    awk -v ours="$OURS" -v ours25="$OURS_JDK25" -v rate="$RATE" "$TABLES_AWK" "$RUN_DIR/results.log" "$RUN_DIR/starts.log" "$RUN_DIR/producer.log"
   } >"$RESULTS.tmp"
   mv -f -- "$RESULTS.tmp" "$RESULTS"
 }
@@ -605,7 +616,7 @@ main() {
   done
   if ((SMOKE)); then
     RUNS=1 USE_PEERS=0 WARMUP=1 DURATION=2 RATE=200 FIXED_DURATION=2 IDLE_SETTLE=1 LOAD=java
-    STARTS=0 COLD=0 PRODUCER_DURATION=0 VARIANTS="" QUIET_WAIT=0 RETRIES=0
+    STARTS=0 COLD=0 PRODUCER_DURATION=0 VARIANTS="" JDK25_HOME="" QUIET_WAIT=0 RETRIES=0
   fi
   for tool in java javac taskset setsid timeout awk; do
     command -v "$tool" >/dev/null || die "$tool not found"
@@ -630,6 +641,7 @@ main() {
   compile_loadgen
 
   local consumers=("$OURS|$ROOT|/readyz|$OURS_COMMAND")
+  [[ -n "$JDK25_HOME" ]] && consumers+=("$OURS_JDK25|$ROOT|/readyz|JAVA_HOME='$JDK25_HOME' $OURS_COMMAND")
   local spec
   while IFS= read -r spec; do
     [[ -n "$spec" ]] && consumers+=("${spec%%=*}|$ROOT|/readyz|${spec#*=}")
@@ -652,12 +664,17 @@ main() {
   fi
 
   say "consumers: $(printf '%s\n' "${consumers[@]}" | cut -d'|' -f1 | tr '\n' ' ')(load: $LOAD, pinned: ${SERVER_CPU:-no})"
-  say "making sure consumer.java is built (the first start compiles it)"
-  local warm=$RUN_DIR/prepare
+  # The first start of a script compiles it; on JDK 25 its first exit also writes the class-data archive.
+  local warm=$RUN_DIR/prepare entry label dir health command
   mkdir -p "$warm"
-  start_server "$ROOT" "POD_NAME=benchmark exec scripts/jbang consumer.java" "$warm/stdout.log" "$warm/stderr.log" "$PORT"
-  await_ready "$PORT" /readyz "$SERVER_PID" "$warm/stderr.log" "$(date +%s%N)" >/dev/null
-  stop_server
+  for entry in "${consumers[@]}"; do
+    IFS='|' read -r label dir health command <<<"$entry"
+    [[ "$dir" == "$ROOT" ]] || continue
+    say "making sure $label is built and its caches are filled"
+    start_server "$ROOT" "$command" "$warm/stdout.log" "$warm/stderr.log" "$PORT"
+    await_ready "$PORT" /readyz "$SERVER_PID" "$warm/stderr.log" "$(date +%s%N)" >/dev/null
+    stop_server
+  done
 
   local run entry
   for run in $(seq 1 "$RUNS"); do

@@ -133,6 +133,36 @@ class BootPathTest {
     }
 
     @Test
+    void onJdk25TheProgramStartsFromAClassDataArchiveAndOutlivesOneCutShort() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            env.put("JAVA_HOME", jdk25().toString());
+            Path script = script("Tiny", "");
+            assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("args ");
+            Path archives = work.resolve("state/cache/cds");
+            List<Path> written;
+            try (Stream<Path> files = Files.list(archives)) {
+                written = files.toList();
+            }
+            assertThat(written).as("archives written when the first start exited").singleElement()
+                    .satisfies(archive -> assertThat(archive.toString()).endsWith(".jsa"));
+            Path archive = written.get(0);
+            long size = Files.size(archive);
+
+            assertThat(mapsOfRunningProgram(env, script)).as("the warm start maps the archive").contains(archive.toString());
+
+            // What a kill in the middle of writing leaves behind: a JVM that mapped it would crash (SIGBUS).
+            try (var file = new java.io.RandomAccessFile(archive.toFile(), "rw")) {
+                file.setLength(size / 2);
+            }
+            assertThat(mapsOfRunningProgram(env, script)).as("a cut archive is left alone").doesNotContain(archive.toString());
+            assertThat(Files.size(archive)).as("and written again at exit").isGreaterThan(size / 2);
+            assertThat(mapsOfRunningProgram(env, script)).contains(archive.toString());
+            assertThat(stderr()).doesNotContain("Skipping");
+        }
+    }
+
+    @Test
     void tamperedLockEntryFailsWithChecksumErrorAndLeavesNoUnverifiedFile() throws Exception {
         Map<String, String> locked = lockedFiles();
         String tampered = locked.keySet().stream().filter(path -> path.endsWith(".pom")).findFirst().orElseThrow();
@@ -332,6 +362,37 @@ class BootPathTest {
         process.getOutputStream().close();
         process.getInputStream().transferTo(OutputStream.nullOutputStream());
         return process.waitFor();
+    }
+
+    /** Boots the script and returns its JVM's memory map, read while it runs; the program's output must be its own. */
+    String mapsOfRunningProgram(Map<String, String> env, Path script) throws Exception {
+        Process process = start(env, script);
+        BufferedReader out = stdout(process);
+        assertThat(out.readLine()).as(this::bootLog).isEqualTo("pid " + process.pid());
+        String maps = Files.readString(Path.of("/proc", String.valueOf(process.pid()), "maps"));
+        process.getOutputStream().close();
+        assertThat(out.readLine()).isEqualTo("args ");
+        assertThat(out.readLine()).isEqualTo("shutdown hook ran");
+        assertThat(out.readLine()).as("nothing but the program's lines on stdout").isNull();
+        assertThat(process.waitFor()).as(this::bootLog).isZero();
+        return maps;
+    }
+
+    /** A JDK 25 or later on this machine (CI's has Temurin 25 beside the default JDK 17). */
+    static Path jdk25() throws IOException {
+        List<Path> candidates = new ArrayList<>();
+        candidates.add(Path.of(System.getProperty("java.home")));
+        try (Stream<Path> installed = Files.list(Path.of("/usr/lib/jvm"))) {
+            installed.sorted().forEach(candidates::add);
+        }
+        for (Path home : candidates) {
+            Path release = home.resolve("release");
+            if (!Files.isRegularFile(release) || !Files.isExecutable(home.resolve("bin/java"))) continue;
+            java.util.regex.Matcher version = java.util.regex.Pattern.compile("(?m)^JAVA_VERSION=\"(\\d+)")
+                    .matcher(Files.readString(release));
+            if (version.find() && Integer.parseInt(version.group(1)) >= 25) return home;
+        }
+        throw new AssertionError("this test needs a JDK 25 or later in /usr/lib/jvm, the cluster image's JDK");
     }
 
     /** Boots the script, reads its first lines, then closes its stdin so that it ends; returns those lines. */
