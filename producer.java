@@ -9,9 +9,9 @@
 //DEPS io.cloudevents:cloudevents-core:4.0.1
 //DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
-//RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx128m -Xmn8m
-// Serial GC and a 128 MiB heap fit the Deployment's 384Mi limit; a small young generation keeps idle memory
-// low at no cost in throughput (tests/benchmark/TUNING.md).
+//RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx64m -Xmn8m
+// Serial GC and a 64 MiB heap (it holds at most MAX_BUFFERED events) stay well inside the Deployment's 384Mi
+// limit; a small young generation keeps idle memory low at no cost in throughput (tests/benchmark/TUNING.md).
 
 // Example log lines (stdout, one per delivered or failed event, one per retry):
 // {"ts":"2026-11-26T10:00:00.123Z","level":"info","msg":"sent","id":"6f1c…","type":"user.created","attempts":1,"status":202}

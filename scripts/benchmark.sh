@@ -599,6 +599,7 @@ $(for entry in "$@"; do IFS='|' read -r label _ _ command <<<"$entry"; echo "  -
 
 DOC
     awk -v ours="$OURS" -v ours25="$OURS_JDK25" -v rate="$RATE" "$TABLES_AWK" "$RUN_DIR/results.log" "$RUN_DIR/starts.log" "$RUN_DIR/producer.log"
+    printf '\nWhy a target is missed, and every tuning step with the measurement that decided it: [TUNING.md](TUNING.md).\n'
   } >"$RESULTS.tmp"
   mv -f -- "$RESULTS.tmp" "$RESULTS"
 }
