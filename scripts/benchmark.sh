@@ -677,7 +677,7 @@ main() {
     stop_server
   done
 
-  local run entry
+  local run
   for run in $(seq 1 "$RUNS"); do
     for entry in "${consumers[@]}"; do
       IFS='|' read -r label dir health command <<<"$entry"

@@ -148,13 +148,7 @@ class ContainerEndToEndTest {
         assertThat(warmLog).contains("\"msg\":\"listening\"").doesNotContain("[boot] fetching")
                 .doesNotContain("[jbang]");
         // The first run wrote its class-data archive when it stopped; the JDK 25 of the image maps it now.
-        String pid = Podman.run("top", container("dead-letter"), "hpid").lines().skip(1).map(String::trim)
-                .findFirst().orElseThrow();
-        try {
-            assertThat(Files.readString(Path.of("/proc", pid, "maps"))).contains("/var/jbang/cache/cds/");
-        } catch (IOException e) {
-            throw new AssertionError("cannot read /proc/" + pid + "/maps", e);
-        }
+        assertThat(procFile(hostPids("dead-letter").get(0), "maps")).contains("/var/jbang/cache/cds/");
     }
 
     @Test
@@ -326,15 +320,24 @@ class ContainerEndToEndTest {
     /** RSS of every process of the container, summed from the host's /proc. */
     private double rssMib(String workload) {
         long kib = 0;
-        for (String pid : Podman.run("top", container(workload), "hpid").lines().skip(1).map(String::trim).toList()) {
-            try {
-                kib += Files.readAllLines(Path.of("/proc", pid, "status")).stream().filter(l -> l.startsWith("VmRSS:"))
-                        .mapToLong(l -> Long.parseLong(l.replaceAll("\\D", ""))).sum();
-            } catch (IOException e) {
-                throw new AssertionError("cannot read /proc/" + pid + "/status", e);
-            }
+        for (String pid : hostPids(workload)) {
+            kib += procFile(pid, "status").lines().filter(l -> l.startsWith("VmRSS:"))
+                    .mapToLong(l -> Long.parseLong(l.replaceAll("\\D", ""))).sum();
         }
         return Math.round(kib / 1024.0 * 10) / 10.0;
+    }
+
+    /** The host's PIDs of every process in the workload's app container. */
+    private List<String> hostPids(String workload) {
+        return Podman.run("top", container(workload), "hpid").lines().skip(1).map(String::trim).toList();
+    }
+
+    private static String procFile(String pid, String name) {
+        try {
+            return Files.readString(Path.of("/proc", pid, name));
+        } catch (IOException e) {
+            throw new AssertionError("cannot read /proc/" + pid + "/" + name, e);
+        }
     }
 
     private List<JsonObject> logs(String workload) {
