@@ -477,6 +477,8 @@ class consumer {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(config.drainDelayMs() + config.shutdownGraceMs());
         vertx.setTimer(Math.max(1, config.drainDelayMs()), t -> {
             acceptingEvents = false;
+            // The state change itself, logged once it holds: from here on new events are answered 503.
+            log("info", "refusing new events", new JsonObject().put("in_flight", inFlight.get()).put("pod", config.pod()));
             vertx.setPeriodic(1, 10, id -> {
                 boolean expired = System.nanoTime() > deadline;
                 if (inFlight.get() > 0 && !expired) return;

@@ -53,7 +53,7 @@ class ConsumerLifecycleTest {
                     () -> http.binary(event("demo.event", validData("demo.event"))).statusCode());
             Await.until("the event to be in flight", WAIT, () -> http.metric("consumer_in_flight") == 1);
             consumer.terminate();
-            consumer.awaitMessage("draining", WAIT);
+            consumer.awaitMessage("refusing new events", WAIT);
             assertThat(http.binary(event("demo.event", validData("demo.event"))).statusCode()).isEqualTo(503);
             assertThat(CloudEventsHttp.await(inFlight)).isEqualTo(202);
             assertThat(consumer.awaitExit(WAIT)).isZero();
