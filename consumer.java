@@ -8,6 +8,7 @@
 //DEPS io.cloudevents:cloudevents-core:4.0.1
 //DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
+//COMPILE_OPTIONS -encoding UTF-8
 //RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx64m -Xmn8m
 // Serial GC and a 64 MiB heap, five times what stays live at saturation, stay well inside the Deployment's 384Mi
 // limit; a small young generation keeps idle memory low at no cost in throughput (tests/benchmark/TUNING.md).
@@ -49,13 +50,18 @@ import java.io.BufferedOutputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -100,36 +106,49 @@ class consumer {
         }
     }
 
-    /** Settings from the environment (Knative's contract first), then flags. */
+    static final String USAGE = """
+            usage: scripts/jbang consumer.java [--dead-letter] [--port N] [--name value | --name=value]...
+            Receives CloudEvents (POST /) and answers with the delivery contract; with --dead-letter it records
+            the dead letters a Broker sends instead. Every setting is a variable or a flag.""";
+
+    static final List<Setting> SETTINGS = List.of(
+            Setting.of("PORT", "port", "8080", "HTTP port of events, probes, metrics and the live page (0: any free port)"),
+            Setting.of("POD_NAME", null, "host name", "written into every log line"),
+            Setting.toggle("CONSUMER_MODE", "dead-letter", "dead-letter", "events",
+                    "events, or dead-letter: accept every event and record its knativeerror* attributes"),
+            Setting.of("PROCESSING_TIME_MS", "processing-time-ms", "10", "simulated work per event, on a timer (0: none)"),
+            Setting.of("FAILURE_RATE", "failure-rate", "0", "share of events that fail transiently (503), 0 to 1"),
+            Setting.of("DEDUPE_WINDOW", "dedupe-window", "10000", "recent (source, id) pairs remembered per replica"),
+            Setting.of("MAX_BODY_BYTES", "max-body-bytes", "262144", "larger requests are answered 413"),
+            Setting.of("DRAIN_DELAY_MS", "drain-delay-ms", "0", "after SIGTERM, keep serving this long while endpoints update"),
+            Setting.of("SHUTDOWN_GRACE_MS", "shutdown-grace-ms", "20000", "longest wait for in-flight events after the drain delay"),
+            Setting.of("EVENT_LOOPS", "event-loops", "1", "Vert.x event-loop threads, one HTTP server each"));
+
+    /** The checked settings this consumer runs with. */
     record Config(int port, String pod, boolean deadLetterMode, long processingMs, double failureRate,
                   int dedupeWindow, long maxBodyBytes, long drainDelayMs, long shutdownGraceMs, int eventLoops) {
-        static Config load(String[] args) {
-            Map<String, String> env = new java.util.HashMap<>(System.getenv());
-            for (String arg : args) {
-                if (arg.equals("--dead-letter")) env.put("CONSUMER_MODE", "dead-letter");
-                else if (arg.startsWith("--port=")) env.put("PORT", arg.substring(7));
-                else throw new IllegalArgumentException("unknown argument " + arg + " (use --dead-letter, --port=N)");
-            }
-            String mode = env.getOrDefault("CONSUMER_MODE", "events");
-            if (!mode.equals("events") && !mode.equals("dead-letter"))
-                throw new IllegalArgumentException("CONSUMER_MODE must be 'events' or 'dead-letter', not '" + mode + "'");
+        static Config from(Settings settings) {
             return new Config(
-                    Integer.parseInt(env.getOrDefault("PORT", "8080")),
-                    env.getOrDefault("POD_NAME", hostname()),
-                    mode.equals("dead-letter"),
-                    Long.parseLong(env.getOrDefault("PROCESSING_TIME_MS", "10")),
-                    Double.parseDouble(env.getOrDefault("FAILURE_RATE", "0")),
-                    Integer.parseInt(env.getOrDefault("DEDUPE_WINDOW", "10000")),
-                    Long.parseLong(env.getOrDefault("MAX_BODY_BYTES", "262144")),
-                    Long.parseLong(env.getOrDefault("DRAIN_DELAY_MS", "0")),
-                    Long.parseLong(env.getOrDefault("SHUTDOWN_GRACE_MS", "20000")),
-                    Integer.parseInt(env.getOrDefault("EVENT_LOOPS", "1")));
+                    (int) settings.integer("PORT", 0, 65535),
+                    settings.isSet("POD_NAME") ? settings.text("POD_NAME") : hostname(),
+                    settings.choice("CONSUMER_MODE", List.of("events", "dead-letter")).equals("dead-letter"),
+                    settings.integer("PROCESSING_TIME_MS", 0, 3_600_000),
+                    settings.check("FAILURE_RATE", "a number from 0 to 1", text -> {
+                        double rate = Double.parseDouble(text.trim());
+                        if (!(rate >= 0 && rate <= 1)) throw new IllegalArgumentException("out of range");
+                        return rate;
+                    }),
+                    (int) settings.integer("DEDUPE_WINDOW", 1, 10_000_000),
+                    settings.integer("MAX_BODY_BYTES", 1, Integer.MAX_VALUE),
+                    settings.integer("DRAIN_DELAY_MS", 0, 3_600_000),
+                    settings.integer("SHUTDOWN_GRACE_MS", 0, 3_600_000),
+                    (int) settings.integer("EVENT_LOOPS", 1, 256));
         }
 
         private static String hostname() {
             try {
-                return java.net.InetAddress.getLocalHost().getHostName();
-            } catch (java.net.UnknownHostException e) {
+                return InetAddress.getLocalHost().getHostName();
+            } catch (UnknownHostException e) {
                 return "local";
             }
         }
@@ -188,8 +207,13 @@ class consumer {
         MICROMETER_LOG.setLevel(java.util.logging.Level.SEVERE);
         Config config;
         try {
-            config = Config.load(args);
-        } catch (IllegalArgumentException e) {
+            Settings settings = new Settings(SETTINGS, System.getenv(), args);
+            if (settings.helpWanted()) {
+                System.out.print(settings.help(USAGE));
+                System.exit(0);
+            }
+            config = Config.from(settings);
+        } catch (BadSetting e) {
             System.err.println("consumer: " + e.getMessage());
             System.exit(2);
             return;
@@ -631,5 +655,154 @@ class consumer {
                 </script>
                 </body></html>
                 """;
+    }
+
+    // ---- Settings: the same text in producer.java and consumer.java (ProgramSettingsTest compares the two) ----
+
+    /** One setting as the user sees it: variable, flag, default, meaning; a switch is a flag without a value. */
+    record Setting(String env, String flag, String fallback, String meaning, String switchValue) {
+        static Setting of(String env, String flag, String fallback, String meaning) {
+            return new Setting(env, flag, fallback, meaning, null);
+        }
+
+        static Setting toggle(String env, String flag, String switchValue, String fallback, String meaning) {
+            return new Setting(env, flag, fallback, meaning, switchValue);
+        }
+
+        String name() {
+            return env != null ? env : "--" + flag;
+        }
+    }
+
+    /** A setting given a value it cannot take: the message names the setting, the value and what is allowed. */
+    static final class BadSetting extends RuntimeException {
+        BadSetting(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * Values from flags ({@code --name value} or {@code --name=value}) and the environment. Knative's contract is set
+     * by the platform, so there the variable wins over the flag; for every other setting the flag wins.
+     */
+    static final class Settings {
+        static final Set<String> KNATIVE_CONTRACT = Set.of("K_SINK", "K_CE_OVERRIDES", "PORT", "POD_NAME", "POD_NAMESPACE");
+
+        private record Value(String origin, String text) {}
+
+        private final List<Setting> table;
+        private final Map<String, String> env;
+        private final Map<String, String> flags = new HashMap<>();
+        private boolean help;
+
+        Settings(List<Setting> table, Map<String, String> env, String[] args) {
+            this.table = table;
+            this.env = env;
+            for (int i = 0; i < args.length; i++) {
+                String arg = args[i];
+                if (arg.equals("-h") || arg.equals("--help")) {
+                    help = true;
+                    continue;
+                }
+                if (!arg.startsWith("--")) throw new BadSetting("unexpected argument '" + arg + "' (--help lists the settings)");
+                String[] nameValue = arg.substring(2).split("=", 2);
+                Setting setting = table.stream().filter(s -> nameValue[0].equals(s.flag())).findFirst()
+                        .orElseThrow(() -> new BadSetting("unknown flag --" + nameValue[0] + " (--help lists the settings)"));
+                if (setting.switchValue() != null) {
+                    if (nameValue.length == 2) throw new BadSetting("--" + setting.flag() + " takes no value");
+                    flags.put(setting.flag(), setting.switchValue());
+                } else if (nameValue.length == 2) {
+                    flags.put(setting.flag(), nameValue[1]);
+                } else if (i + 1 < args.length) {
+                    flags.put(setting.flag(), args[++i]);
+                } else {
+                    throw new BadSetting("--" + setting.flag() + " needs a value");
+                }
+            }
+        }
+
+        boolean helpWanted() {
+            return help;
+        }
+
+        /** Given by the user (a flag or a variable), not left to its default. */
+        boolean isSet(String name) {
+            Value value = value(name);
+            return value != null && !value.origin().startsWith("default");
+        }
+
+        boolean fromFlag(String name) {
+            Value value = value(name);
+            return value != null && value.origin().startsWith("--");
+        }
+
+        String text(String name) {
+            Value value = value(name);
+            return value == null ? null : value.text();
+        }
+
+        long integer(String name, long min, long max) {
+            return check(name, "an integer from " + min + " to " + max, text -> {
+                long n = Long.parseLong(text.trim());
+                if (n < min || n > max) throw new IllegalArgumentException("out of range");
+                return n;
+            });
+        }
+
+        double number(String name, double above, double max) {
+            return check(name, "a number above " + plain(above) + " and at most " + plain(max), text -> {
+                double n = Double.parseDouble(text.trim());
+                if (!(n > above && n <= max)) throw new IllegalArgumentException("out of range");
+                return n;
+            });
+        }
+
+        String choice(String name, List<String> allowed) {
+            return check(name, "one of " + String.join(", ", allowed), text -> {
+                if (!allowed.contains(text)) throw new IllegalArgumentException("not allowed");
+                return text;
+            });
+        }
+
+        private static String plain(double n) {
+            return n == Math.rint(n) ? Long.toString((long) n) : Double.toString(n);
+        }
+
+        /** The parsed value, or null when the setting has neither a value nor a default. */
+        <T> T check(String name, String allowed, Function<String, T> parse) {
+            Value value = value(name);
+            if (value == null) return null;
+            try {
+                return parse.apply(value.text());
+            } catch (RuntimeException e) {
+                throw new BadSetting(value.origin() + "='" + value.text() + "' is not valid: expected " + allowed);
+            }
+        }
+
+        private Value value(String name) {
+            Setting setting = table.stream().filter(s -> s.name().equals(name)).findFirst()
+                    .orElseThrow(() -> new IllegalStateException("no setting " + name));
+            String fromEnv = setting.env() == null ? null : env.get(setting.env());
+            if (fromEnv != null && fromEnv.isBlank()) fromEnv = null;
+            String fromFlag = setting.flag() == null ? null : flags.get(setting.flag());
+            if (fromEnv != null && KNATIVE_CONTRACT.contains(setting.env())) return new Value(setting.env(), fromEnv);
+            if (fromFlag != null) return new Value("--" + setting.flag(), fromFlag);
+            if (fromEnv != null) return new Value(setting.env(), fromEnv);
+            return setting.fallback() == null ? null : new Value("default of " + name, setting.fallback());
+        }
+
+        /** The --help text: two lines per setting, straight from the table. */
+        String help(String usage) {
+            StringBuilder out = new StringBuilder(usage).append("\n\nSettings (variable, flag, default):\n");
+            for (Setting s : table) {
+                String flag = s.flag() == null ? "" : "--" + s.flag() + (s.switchValue() == null ? " VALUE" : "");
+                String names = s.env() == null ? flag : s.flag() == null ? s.env() : s.env() + ", " + flag;
+                out.append("  ").append(names).append(s.fallback() == null ? "" : "  [" + s.fallback() + "]").append('\n')
+                        .append("      ").append(s.meaning()).append('\n');
+            }
+            return out.append("\nA flag wins over its variable, except for Knative's contract (")
+                    .append(String.join(", ", KNATIVE_CONTRACT.stream().sorted().toList()))
+                    .append("), which the platform sets. A bad value stops the program with exit code 2.\n").toString();
+        }
     }
 }

@@ -9,6 +9,7 @@
 //DEPS io.cloudevents:cloudevents-core:4.0.1
 //DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
+//COMPILE_OPTIONS -encoding UTF-8
 //RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx64m -Xmn8m
 // Serial GC and a 64 MiB heap (it holds at most MAX_BUFFERED events) stay well inside the Deployment's 384Mi
 // limit; a small young generation keeps idle memory low at no cost in throughput (tests/benchmark/TUNING.md).
@@ -40,7 +41,13 @@ import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
+import java.net.InetAddress;
 import java.net.URI;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -53,94 +60,120 @@ import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 
 class producer {
 
     static final List<String> TYPES = List.of("demo.event", "user.created", "order.placed");
 
-    /** Settings: Knative's environment contract first (K_SINK, K_CE_OVERRIDES, POD_*), then flags, then defaults. */
-    record Config(URI sink, String source, Map<String, String> extensions, double rate, List<String> mix,
-                  long count, String data, boolean structured, int port, int maxInFlight, int maxBuffered,
-                  long sendTimeoutMs, long retryInitialMs, long retryMaxMs, long retryAfterMaxMs,
+    static final String USAGE = """
+            usage: scripts/jbang producer.java [--once TYPE [--data JSON]] [--name value | --name=value]...
+            Emits CloudEvents to a Knative Broker (K_SINK) at a steady rate, retrying without ever dropping one
+            silently; --once sends one event and exits 0 when it was delivered. Every setting is a variable or a flag.""";
+
+    static final String LOCAL_SINK = "http://localhost:8080";
+
+    static final List<Setting> SETTINGS = List.of(
+            Setting.of("K_SINK", "sink", null, "where events go; a SinkBinding injects it"),
+            Setting.of("BROKER_URL", null, null, "where events go when K_SINK and --sink are not set, else " + LOCAL_SINK),
+            Setting.of("K_CE_OVERRIDES", null, null, "{\"extensions\":{\"name\":\"value\"}} added to every event"),
+            Setting.of("POD_NAMESPACE", null, "local", "namespace part of the source /apis/v1/namespaces/<ns>/pods/<pod>"),
+            Setting.of("POD_NAME", null, "host name", "pod part of the source"),
+            Setting.of("PORT", "port", "8081", "HTTP port of /healthz, /readyz, /metrics (0: any free port)"),
+            Setting.of("RATE", "rate", "1", "events per second, fractions allowed"),
+            Setting.of("INTERVAL_MS", "interval-ms", null, "one event every N ms; wins over RATE unless --rate is given"),
+            Setting.of("EVENT_MIX", "mix", "demo.event=1,user.created=1,order.placed=1",
+                    "event types and their weights, emitted round-robin"),
+            Setting.of("COUNT", "count", "0", "stop after N events and exit once they are settled (0: until SIGTERM)"),
+            Setting.of(null, "once", null, "send one event of this type and exit: 0 delivered, 1 not"),
+            Setting.of(null, "data", null, "JSON object used as the data of every event (default: a generated sample)"),
+            Setting.toggle("CE_MODE", "structured", "structured", "binary",
+                    "binary, or structured: application/cloudevents+json"),
+            Setting.of("MAX_IN_FLIGHT", "max-in-flight", "16", "concurrent requests to the sink"),
+            Setting.of("MAX_BUFFERED", "max-buffered", "1000", "events held (queued, in flight, retrying) before generation pauses"),
+            Setting.of("SEND_TIMEOUT_MS", "send-timeout-ms", "5000", "timeout of every request and of connecting"),
+            Setting.of("RETRY_INITIAL_MS", "retry-initial-ms", "200", "first retry delay, doubling with jitter"),
+            Setting.of("RETRY_MAX_MS", "retry-max-ms", "10000", "longest retry delay"),
+            Setting.of("RETRY_AFTER_MAX_MS", "retry-after-max-ms", "60000", "cap on a sink's Retry-After"),
+            Setting.of("MAX_ATTEMPTS", "max-attempts", "0", "attempts before an event is logged as failed (0: unlimited; 5 with --once)"),
+            Setting.of("SHUTDOWN_GRACE_MS", "shutdown-grace-ms", "20000", "how long SIGTERM waits for buffered events"));
+
+    /** The checked settings this producer runs with. */
+    record Config(URI sink, String sinkFrom, String source, Map<String, String> extensions, double rate,
+                  List<String> mix, long count, JsonObject data, boolean structured, int port, int maxInFlight,
+                  int maxBuffered, long sendTimeoutMs, long retryInitialMs, long retryMaxMs, long retryAfterMaxMs,
                   int maxAttempts, long shutdownGraceMs) {
 
-        static Config load(String[] args) {
-            Map<String, String> env = new HashMap<>(System.getenv());
-            Map<String, String> flags = new HashMap<>();
-            for (int i = 0; i < args.length; i++) {
-                String arg = args[i];
-                if (!arg.startsWith("--")) throw new IllegalArgumentException("unexpected argument " + arg);
-                String[] kv = arg.substring(2).split("=", 2);
-                if (kv.length == 2) flags.put(kv[0], kv[1]);
-                else if (kv[0].equals("structured")) flags.put("structured", "true");
-                else if (i + 1 < args.length) flags.put(kv[0], args[++i]);
-                else throw new IllegalArgumentException("flag " + arg + " needs a value");
-            }
-            boolean once = flags.containsKey("once");
-            String sink = firstOf(env.get("K_SINK"), flags.get("sink"), env.get("BROKER_URL"), "http://localhost:8080");
-            String namespace = env.getOrDefault("POD_NAMESPACE", "local");
-            String pod = env.getOrDefault("POD_NAME", hostname());
-            double rate = env.containsKey("INTERVAL_MS") && !flags.containsKey("rate")
-                    ? 1000.0 / Double.parseDouble(env.get("INTERVAL_MS"))
-                    : Double.parseDouble(firstOf(flags.get("rate"), env.get("RATE"), "1"));
-            if (!(rate > 0)) throw new IllegalArgumentException("RATE must be positive");
-            Config config = new Config(URI.create(sink), "/apis/v1/namespaces/" + namespace + "/pods/" + pod,
-                    overrides(env.get("K_CE_OVERRIDES")), rate,
-                    once ? mix(flags.get("once") + "=1") : mix(firstOf(flags.get("mix"), env.get("EVENT_MIX"),
-                            "demo.event=1,user.created=1,order.placed=1")),
-                    once ? 1 : Long.parseLong(firstOf(flags.get("count"), env.get("COUNT"), "0")),
-                    flags.get("data"),
-                    flags.containsKey("structured") || "structured".equals(env.get("CE_MODE")),
-                    once ? -1 : Integer.parseInt(firstOf(flags.get("port"), env.get("PORT"), "8081")),
-                    Integer.parseInt(env.getOrDefault("MAX_IN_FLIGHT", "16")),
-                    Integer.parseInt(env.getOrDefault("MAX_BUFFERED", "1000")),
-                    Long.parseLong(env.getOrDefault("SEND_TIMEOUT_MS", "5000")),
-                    Long.parseLong(env.getOrDefault("RETRY_INITIAL_MS", "200")),
-                    Long.parseLong(env.getOrDefault("RETRY_MAX_MS", "10000")),
-                    Long.parseLong(env.getOrDefault("RETRY_AFTER_MAX_MS", "60000")),
-                    Integer.parseInt(env.getOrDefault("MAX_ATTEMPTS", once ? "5" : "0")),
-                    Long.parseLong(env.getOrDefault("SHUTDOWN_GRACE_MS", "20000")));
-            if (config.sink().getScheme() == null || !config.sink().getScheme().startsWith("http"))
-                throw new IllegalArgumentException("sink must be an http(s) URL, not '" + sink + "'");
-            return config;
+        static Config from(Settings settings) {
+            String sinkSetting = settings.isSet("K_SINK") ? "K_SINK" : settings.isSet("BROKER_URL") ? "BROKER_URL" : null;
+            URI sink = sinkSetting == null ? URI.create(LOCAL_SINK)
+                    : settings.check(sinkSetting, "an absolute http:// or https:// URL", Config::httpUrl);
+            String pod = settings.isSet("POD_NAME") ? settings.text("POD_NAME") : hostname();
+            boolean useInterval = settings.isSet("INTERVAL_MS") && !settings.fromFlag("RATE");
+            double rate = useInterval ? 1000.0 / settings.number("INTERVAL_MS", 0, 86_400_000)
+                    : settings.number("RATE", 0, 100_000);
+            String once = settings.choice("--once", TYPES);
+            String sinkFrom = sinkSetting == null ? "default" : settings.fromFlag(sinkSetting) ? "--sink" : sinkSetting;
+            return new Config(sink, sinkFrom,
+                    "/apis/v1/namespaces/" + settings.text("POD_NAMESPACE") + "/pods/" + pod,
+                    Objects.requireNonNullElse(settings.check("K_CE_OVERRIDES", "{\"extensions\":{\"name\":\"value\",...}}",
+                            Config::extensions), Map.of()),
+                    rate,
+                    once != null ? List.of(once)
+                            : settings.check("EVENT_MIX", "type=weight,... with types " + String.join(", ", TYPES)
+                                    + " and weights from 0 to 1000, at least one above 0", Config::mix),
+                    once != null ? 1 : settings.integer("COUNT", 0, Long.MAX_VALUE),
+                    settings.check("--data", "a JSON object", JsonObject::new),
+                    settings.choice("CE_MODE", List.of("binary", "structured")).equals("structured"),
+                    once != null ? -1 : (int) settings.integer("PORT", 0, 65535),
+                    (int) settings.integer("MAX_IN_FLIGHT", 1, 10_000),
+                    (int) settings.integer("MAX_BUFFERED", 1, 10_000_000),
+                    settings.integer("SEND_TIMEOUT_MS", 1, 3_600_000),
+                    settings.integer("RETRY_INITIAL_MS", 1, 3_600_000),
+                    settings.integer("RETRY_MAX_MS", 1, 3_600_000),
+                    settings.integer("RETRY_AFTER_MAX_MS", 0, 3_600_000),
+                    once != null && !settings.isSet("MAX_ATTEMPTS") ? 5 : (int) settings.integer("MAX_ATTEMPTS", 0, 1_000_000),
+                    settings.integer("SHUTDOWN_GRACE_MS", 0, 3_600_000));
+        }
+
+        private static URI httpUrl(String text) {
+            URI uri = URI.create(text.trim());
+            if (uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())))
+                throw new IllegalArgumentException("not an http(s) URL");
+            return uri;
         }
 
         private static List<String> mix(String spec) {
             List<String> sequence = new ArrayList<>();
             for (String part : spec.split(",")) {
-                String[] kv = part.trim().split("=", 2);
-                if (!TYPES.contains(kv[0]))
-                    throw new IllegalArgumentException("unknown event type '" + kv[0] + "' (use " + TYPES + ")");
-                int weight = kv.length == 2 ? Integer.parseInt(kv[1]) : 1;
-                for (int i = 0; i < weight; i++) sequence.add(kv[0]);
+                String[] typeWeight = part.trim().split("=", 2);
+                if (!TYPES.contains(typeWeight[0])) throw new IllegalArgumentException("unknown type");
+                int weight = typeWeight.length == 2 ? Integer.parseInt(typeWeight[1].trim()) : 1;
+                if (weight < 0 || weight > 1000) throw new IllegalArgumentException("weight out of range");
+                for (int i = 0; i < weight; i++) sequence.add(typeWeight[0]);
             }
-            if (sequence.isEmpty()) throw new IllegalArgumentException("EVENT_MIX selects no event type");
+            if (sequence.isEmpty()) throw new IllegalArgumentException("no type selected");
             return List.copyOf(sequence);
         }
 
         // K_CE_OVERRIDES is {"extensions":{"name":"value",...}}, set by Knative sources and SinkBindings.
-        private static Map<String, String> overrides(String json) {
+        private static Map<String, String> extensions(String json) {
             Map<String, String> extensions = new HashMap<>();
-            if (json == null || json.isBlank()) return extensions;
-            JsonObject overrides = new JsonObject(json).getJsonObject("extensions", new JsonObject());
-            overrides.forEach(e -> extensions.put(e.getKey(), String.valueOf(e.getValue())));
+            new JsonObject(json).getJsonObject("extensions", new JsonObject())
+                    .forEach(e -> extensions.put(e.getKey(), String.valueOf(e.getValue())));
             return extensions;
-        }
-
-        private static String firstOf(String... values) {
-            for (String v : values) if (v != null && !v.isBlank()) return v;
-            return null;
         }
 
         private static String hostname() {
             try {
-                return java.net.InetAddress.getLocalHost().getHostName();
-            } catch (java.net.UnknownHostException e) {
+                return InetAddress.getLocalHost().getHostName();
+            } catch (UnknownHostException e) {
                 return "local";
             }
         }
@@ -205,19 +238,24 @@ class producer {
         MICROMETER_LOG.setLevel(java.util.logging.Level.SEVERE);
         Config config;
         try {
-            config = Config.load(args);
-        } catch (RuntimeException e) {
+            Settings settings = new Settings(SETTINGS, System.getenv(), args);
+            if (settings.helpWanted()) {
+                System.out.print(settings.help(USAGE));
+                System.exit(0);
+            }
+            config = Config.from(settings);
+        } catch (BadSetting e) {
             System.err.println("producer: " + e.getMessage());
             System.exit(2);
             return;
         }
+        if (config.sinkFrom().equals("default"))
+            log("warn", "no sink set (K_SINK, --sink, BROKER_URL)", new JsonObject().put("using", config.sink().toString()));
         producer app = new producer(config);
         app.start().onSuccess(port -> {
-            log("info", "started", new JsonObject().put("sink", config.sink().toString()).put("port", port)
-                    .put("rate", config.rate()).put("source", config.source())
-                    .put("mode", config.structured() ? "structured" : "binary"));
-            if (System.getenv("K_SINK") == null)
-                log("warn", "K_SINK is not set", new JsonObject().put("using", config.sink().toString()));
+            log("info", "started", new JsonObject().put("sink", config.sink().toString())
+                    .put("sink_from", config.sinkFrom()).put("port", port).put("rate", config.rate())
+                    .put("source", config.source()).put("mode", config.structured() ? "structured" : "binary"));
             // SIGTERM/SIGINT run shutdown hooks; halt() then ends the JVM with the drain's own exit code.
             Runtime.getRuntime().addShutdownHook(new Thread(() ->
                     Runtime.getRuntime().halt(app.drain().toCompletionStage().toCompletableFuture().join())));
@@ -284,7 +322,7 @@ class producer {
 
     private CloudEvent newEvent(String type) {
         long seq = ++generated;
-        JsonObject data = config.data() != null ? new JsonObject(config.data()) : sampleData(type, seq);
+        JsonObject data = config.data() != null ? config.data() : sampleData(type, seq);
         // W3C trace context as the CloudEvents distributed-tracing extension: one trace per event, kept on retries.
         ThreadLocalRandom random = ThreadLocalRandom.current();
         String traceparent = String.format("00-%016x%016x-%016x-01", random.nextLong(), random.nextLong() | 1,
@@ -436,9 +474,162 @@ class producer {
                 k -> Counter.builder(name).tags(tags).register(registry));
     }
 
+    // UTF-8 whatever the locale: a JDK 17 without one would print every non-ASCII character of a line as '?'.
+    private static final PrintStream STDOUT = new PrintStream(new FileOutputStream(FileDescriptor.out), true,
+            StandardCharsets.UTF_8);
+
     static void log(String level, String msg, JsonObject fields) {
         JsonObject line = new JsonObject().put("ts", Instant.now().toString()).put("level", level).put("msg", msg);
         fields.forEach(e -> line.put(e.getKey(), e.getValue()));
-        System.out.println(line.encode());
+        STDOUT.println(line.encode());
+    }
+
+    // ---- Settings: the same text in producer.java and consumer.java (ProgramSettingsTest compares the two) ----
+
+    /** One setting as the user sees it: variable, flag, default, meaning; a switch is a flag without a value. */
+    record Setting(String env, String flag, String fallback, String meaning, String switchValue) {
+        static Setting of(String env, String flag, String fallback, String meaning) {
+            return new Setting(env, flag, fallback, meaning, null);
+        }
+
+        static Setting toggle(String env, String flag, String switchValue, String fallback, String meaning) {
+            return new Setting(env, flag, fallback, meaning, switchValue);
+        }
+
+        String name() {
+            return env != null ? env : "--" + flag;
+        }
+    }
+
+    /** A setting given a value it cannot take: the message names the setting, the value and what is allowed. */
+    static final class BadSetting extends RuntimeException {
+        BadSetting(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * Values from flags ({@code --name value} or {@code --name=value}) and the environment. Knative's contract is set
+     * by the platform, so there the variable wins over the flag; for every other setting the flag wins.
+     */
+    static final class Settings {
+        static final Set<String> KNATIVE_CONTRACT = Set.of("K_SINK", "K_CE_OVERRIDES", "PORT", "POD_NAME", "POD_NAMESPACE");
+
+        private record Value(String origin, String text) {}
+
+        private final List<Setting> table;
+        private final Map<String, String> env;
+        private final Map<String, String> flags = new HashMap<>();
+        private boolean help;
+
+        Settings(List<Setting> table, Map<String, String> env, String[] args) {
+            this.table = table;
+            this.env = env;
+            for (int i = 0; i < args.length; i++) {
+                String arg = args[i];
+                if (arg.equals("-h") || arg.equals("--help")) {
+                    help = true;
+                    continue;
+                }
+                if (!arg.startsWith("--")) throw new BadSetting("unexpected argument '" + arg + "' (--help lists the settings)");
+                String[] nameValue = arg.substring(2).split("=", 2);
+                Setting setting = table.stream().filter(s -> nameValue[0].equals(s.flag())).findFirst()
+                        .orElseThrow(() -> new BadSetting("unknown flag --" + nameValue[0] + " (--help lists the settings)"));
+                if (setting.switchValue() != null) {
+                    if (nameValue.length == 2) throw new BadSetting("--" + setting.flag() + " takes no value");
+                    flags.put(setting.flag(), setting.switchValue());
+                } else if (nameValue.length == 2) {
+                    flags.put(setting.flag(), nameValue[1]);
+                } else if (i + 1 < args.length) {
+                    flags.put(setting.flag(), args[++i]);
+                } else {
+                    throw new BadSetting("--" + setting.flag() + " needs a value");
+                }
+            }
+        }
+
+        boolean helpWanted() {
+            return help;
+        }
+
+        /** Given by the user (a flag or a variable), not left to its default. */
+        boolean isSet(String name) {
+            Value value = value(name);
+            return value != null && !value.origin().startsWith("default");
+        }
+
+        boolean fromFlag(String name) {
+            Value value = value(name);
+            return value != null && value.origin().startsWith("--");
+        }
+
+        String text(String name) {
+            Value value = value(name);
+            return value == null ? null : value.text();
+        }
+
+        long integer(String name, long min, long max) {
+            return check(name, "an integer from " + min + " to " + max, text -> {
+                long n = Long.parseLong(text.trim());
+                if (n < min || n > max) throw new IllegalArgumentException("out of range");
+                return n;
+            });
+        }
+
+        double number(String name, double above, double max) {
+            return check(name, "a number above " + plain(above) + " and at most " + plain(max), text -> {
+                double n = Double.parseDouble(text.trim());
+                if (!(n > above && n <= max)) throw new IllegalArgumentException("out of range");
+                return n;
+            });
+        }
+
+        String choice(String name, List<String> allowed) {
+            return check(name, "one of " + String.join(", ", allowed), text -> {
+                if (!allowed.contains(text)) throw new IllegalArgumentException("not allowed");
+                return text;
+            });
+        }
+
+        private static String plain(double n) {
+            return n == Math.rint(n) ? Long.toString((long) n) : Double.toString(n);
+        }
+
+        /** The parsed value, or null when the setting has neither a value nor a default. */
+        <T> T check(String name, String allowed, Function<String, T> parse) {
+            Value value = value(name);
+            if (value == null) return null;
+            try {
+                return parse.apply(value.text());
+            } catch (RuntimeException e) {
+                throw new BadSetting(value.origin() + "='" + value.text() + "' is not valid: expected " + allowed);
+            }
+        }
+
+        private Value value(String name) {
+            Setting setting = table.stream().filter(s -> s.name().equals(name)).findFirst()
+                    .orElseThrow(() -> new IllegalStateException("no setting " + name));
+            String fromEnv = setting.env() == null ? null : env.get(setting.env());
+            if (fromEnv != null && fromEnv.isBlank()) fromEnv = null;
+            String fromFlag = setting.flag() == null ? null : flags.get(setting.flag());
+            if (fromEnv != null && KNATIVE_CONTRACT.contains(setting.env())) return new Value(setting.env(), fromEnv);
+            if (fromFlag != null) return new Value("--" + setting.flag(), fromFlag);
+            if (fromEnv != null) return new Value(setting.env(), fromEnv);
+            return setting.fallback() == null ? null : new Value("default of " + name, setting.fallback());
+        }
+
+        /** The --help text: two lines per setting, straight from the table. */
+        String help(String usage) {
+            StringBuilder out = new StringBuilder(usage).append("\n\nSettings (variable, flag, default):\n");
+            for (Setting s : table) {
+                String flag = s.flag() == null ? "" : "--" + s.flag() + (s.switchValue() == null ? " VALUE" : "");
+                String names = s.env() == null ? flag : s.flag() == null ? s.env() : s.env() + ", " + flag;
+                out.append("  ").append(names).append(s.fallback() == null ? "" : "  [" + s.fallback() + "]").append('\n')
+                        .append("      ").append(s.meaning()).append('\n');
+            }
+            return out.append("\nA flag wins over its variable, except for Knative's contract (")
+                    .append(String.join(", ", KNATIVE_CONTRACT.stream().sorted().toList()))
+                    .append("), which the platform sets. A bad value stops the program with exit code 2.\n").toString();
+        }
     }
 }

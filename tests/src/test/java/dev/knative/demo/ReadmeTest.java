@@ -31,8 +31,9 @@ class ReadmeTest {
         return names;
     }
 
+    // The programs' own settings are checked against the README by ProgramSettingsTest, from their --help.
     @ParameterizedTest
-    @ValueSource(strings = {"consumer.java", "producer.java", "scripts/jbang"})
+    @ValueSource(strings = {"scripts/jbang"})
     void everySettingAProgramReadsIsInTheReadme(String file) throws IOException {
         Set<String> settings = settingsReadBy(file);
         assertThat(settings).isNotEmpty();

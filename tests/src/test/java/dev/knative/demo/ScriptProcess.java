@@ -182,6 +182,15 @@ final class ScriptProcess implements AutoCloseable {
         }
     }
 
+    /** Everything the program wrote to stderr so far. */
+    String stderrText() {
+        try {
+            return Files.readString(stderr);
+        } catch (IOException e) {
+            throw new AssertionError("stderr unreadable: " + stderr, e);
+        }
+    }
+
     String describe() {
         StringBuilder text = new StringBuilder();
         synchronized (lines) {
