@@ -1,28 +1,107 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (tests/, JUnit Jupiter through Maven) and ends with one line:
-# "N passed, M failed, K skipped", summed from the Surefire reports.
+# Sets up what the tests run, then runs the whole test suite (tests/, JUnit Jupiter through Maven)
+# and ends with one line: "N passed, M failed, K skipped", summed from the Surefire reports.
 set -euo pipefail
+
+KUBECTL_DOCS=https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/
 
 usage() {
   cat <<USAGE
-usage: scripts/test.sh [maven arguments...]
+usage: scripts/test.sh [--setup-only | maven arguments...]
 
-Runs every test in tests/ (JUnit Jupiter via Maven Surefire) and prints a final
-"N passed, M failed, K skipped" line. Extra arguments go to Maven, for example
+Sets up what the tests need, then runs every test in tests/ (JUnit Jupiter via
+Maven Surefire) and prints a final "N passed, M failed, K skipped" line. Extra
+arguments go to Maven, for example
   scripts/test.sh -Dtest='Consumer*'     # one group of tests
-Needs a JDK 17+ and Maven; JBang is fetched by scripts/jbang when a test needs it.
+
+The setup, one line per step, before Maven starts:
+  1. kubectl with kustomize built in (not a Debian package: get it from
+     $KUBECTL_DOCS)
+  2. the Debian 12 packages of tests/debian-packages.sh (chromium, prometheus
+     for promtool, curl, podman and its runtime), plus maven when mvn is not on
+     the PATH and openjdk-17-jdk-headless when no JDK 17+ is: as root, installs
+     the missing ones with apt-get; as anyone else, stops and names the command
+  3. the versions of java (17+ needed), mvn, kubectl and podman
+JBang is fetched by scripts/jbang when a test needs it.
+
+Options:
+  --setup-only     set up, then exit without running the tests
+Environment:
+  TEST_SETUP=skip  no setup: Maven starts at once (to run a few tests on a machine
+                   that lacks what others need; those others then fail)
 USAGE
 }
 
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=../tests/debian-packages.sh
+source "$root/tests/debian-packages.sh"
+
 main() {
-  if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
-  local root reports status=0
-  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  local setup_only=0 reports status=0
+  case "${1:-}" in
+    -h | --help) usage; exit 0 ;;
+    --setup-only) setup_only=1; shift ;;
+  esac
+  if ((setup_only && $# > 0)); then usage >&2; exit 2; fi
+  case "${TEST_SETUP:-run}" in
+    run) setup ;;
+    skip) echo "test.sh: setup skipped (TEST_SETUP=skip)" ;;
+    *) echo "test.sh: TEST_SETUP is run or skip, not '$TEST_SETUP'" >&2; exit 2 ;;
+  esac
+  if ((setup_only)); then return 0; fi
+
   reports="$root/tests/target/surefire-reports"
   rm -rf "$reports"
+  echo "test.sh: running the tests: mvn -B -ntp -f tests/pom.xml test${*:+ $*}"
   mvn -B -ntp -f "$root/tests/pom.xml" test "$@" || status=$?
   summarize "$reports"
   return "$status"
+}
+
+setup() {
+  local kustomize wanted java mvn kubectl podman
+  command -v kubectl >/dev/null || stop "kubectl not found. It is not a Debian package: install it (kustomize comes built in) as $KUBECTL_DOCS shows"
+  kustomize="$(version 's/^Kustomize Version: //p' kubectl version --client)"
+  [[ -n $kustomize ]] || stop "this kubectl has no kustomize built in: install kubectl 1.24+ as $KUBECTL_DOCS shows"
+  progress 1 "kubectl with kustomize: $kustomize"
+
+  wanted="$TEST_PACKAGES"
+  (($(jdk_release) >= 17)) || wanted+=" openjdk-17-jdk-headless"
+  command -v mvn >/dev/null || wanted+=" maven"
+  # shellcheck disable=SC2086 # the list is meant to split into words
+  ensure_packages "test.sh: [2/3] Debian packages:" $wanted
+
+  (($(jdk_release) >= 17)) || stop "no JDK 17+ comes first on the PATH (java and javac): put one there"
+  java="$(version 's/.*version "\([^"]*\)".*/\1/p' java -version)"
+  mvn="$(version 's/.*Apache Maven \([^ ]*\).*/\1/p' mvn -B -v)"
+  kubectl="$(version 's/^Client Version: //p' kubectl version --client)"
+  podman="$(version 's/^podman version //p' podman --version)"
+  progress 3 "versions: java $java, mvn $mvn, kubectl $kubectl, podman $podman"
+}
+
+progress() { echo "test.sh: [$1/3] $2"; }
+
+stop() {
+  echo "test.sh: $*" >&2
+  exit 1
+}
+
+# What a sed pattern picks from the first line it matches in a command's output (stdout and stderr:
+# java -version writes to stderr); stops, showing the output, when the command fails.
+version() {
+  local pattern="$1" output
+  shift
+  output="$("$@" 2>&1)" || stop "$* failed: $output"
+  sed -n "$pattern" <<<"$output" | sed -n 1p
+}
+
+# The feature release of the JDK on the PATH (17 for "17.0.15"), or 0 without java and javac.
+jdk_release() {
+  local release=0
+  if command -v java >/dev/null && command -v javac >/dev/null; then
+    release="$(version 's/.*version "\([0-9]*\).*/\1/p' java -version)"
+  fi
+  echo "${release:-0}"
 }
 
 # Surefire writes one TEST-*.xml per class; its <testsuite> element carries the counts.

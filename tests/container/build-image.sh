@@ -69,7 +69,7 @@ preflight() {
   [[ $(id -u) -eq 0 ]] || fail "must run as root (debootstrap, podman storage under /var/lib)"
   local cmd
   for cmd in podman debootstrap tar sha256sum findmnt; do
-    command -v "${cmd}" >/dev/null || fail "${cmd} not found: run scripts/install-podman.sh"
+    command -v "${cmd}" >/dev/null || fail "${cmd} not found: run tests/container/install-podman.sh"
   done
   grep -qx "JAVA_RUNTIME_VERSION=\"${STANDIN_JDK_VERSION}-LTS\"" "${JDK_HOME}/release" \
     || fail "${JDK_HOME} is not Temurin ${STANDIN_JDK_VERSION}: set JDK_HOME or STANDIN_JDK_VERSION"

@@ -105,7 +105,7 @@ main() {
   if [[ ${1:-} == -h || ${1:-} == --help ]]; then usage; exit 0; fi
   if [[ $# -gt 0 ]]; then usage >&2; exit 2; fi
   [[ $(id -u) -eq 0 ]] || fail "must run as root"
-  command -v curl >/dev/null || fail "curl not found: run scripts/install-podman.sh"
+  command -v curl >/dev/null || fail "curl not found: run tests/container/install-podman.sh"
 
   "${here}/build-image.sh"
   trap cleanup EXIT

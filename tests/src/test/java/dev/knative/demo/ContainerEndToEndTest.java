@@ -57,7 +57,7 @@ class ContainerEndToEndTest {
     @BeforeAll
     void playTheRenderedDeployments(@TempDir Path dir) {
         temp = dir;
-        Podman.bash("scripts/install-podman.sh && tests/container/build-image.sh");
+        Podman.bash("tests/container/install-podman.sh && tests/container/build-image.sh");
         image = Podman.environment().get("STANDIN_IMAGE");
         repository = Kustomize.copyOfRepository(temp.resolve("repo"));
         rendered = render();

@@ -88,15 +88,20 @@ final class FakeKubectl {
     static Result runWith(Path kubectl, String script, Map<String, String> env, String... args) {
         List<String> command = new ArrayList<>(List.of("bash", Kustomize.REPO_ROOT.resolve(script).toString()));
         command.addAll(List.of(args));
+        ProcessBuilder builder = new ProcessBuilder(command);
+        builder.environment().remove("NAMESPACE");
+        builder.environment().putAll(env);
+        builder.environment().put("KUBECTL", kubectl.toString());
+        return runToEnd(builder);
+    }
+
+    /** Runs a script with stand-ins to its end, with no stdin: its exit code and its stdout and stderr together. */
+    static Result runToEnd(ProcessBuilder builder) {
         try {
-            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
-            builder.environment().remove("NAMESPACE");
-            builder.environment().putAll(env);
-            builder.environment().put("KUBECTL", kubectl.toString());
-            Process process = builder.start();
+            Process process = builder.redirectErrorStream(true).start();
             process.getOutputStream().close();
             String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertThat(process.waitFor(60, TimeUnit.SECONDS)).as(script + " finished").isTrue();
+            assertThat(process.waitFor(60, TimeUnit.SECONDS)).as(String.join(" ", builder.command()) + " finished").isTrue();
             return new Result(process.exitValue(), output);
         } catch (IOException e) {
             throw new UncheckedIOException(e);

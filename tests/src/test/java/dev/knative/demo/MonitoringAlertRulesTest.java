@@ -19,9 +19,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The alerts of k8s/components/monitoring on synthetic series, evaluated by Prometheus's own
- * promtool ({@code promtool test rules}); skipped where promtool is not installed (Debian:
- * {@code apt-get install prometheus}). Annotations are left out of the evaluated rules: their
- * wording is not behaviour, and {@code promtool check rules} still checks their templates.
+ * promtool ({@code promtool test rules}; Debian package prometheus, which scripts/test.sh installs).
+ * Annotations are left out of the evaluated rules: their wording is not behaviour, and
+ * {@code promtool check rules} still checks their templates.
  * Every series is in namespace "demo" and carries the job and component the PodMonitor sets.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -35,7 +35,7 @@ class MonitoringAlertRulesTest {
 
     @BeforeAll
     void renderTheRules(@TempDir Path temp) throws IOException {
-        assertThat(FakeKubectl.onPath("promtool")).as("promtool is not installed (Debian: apt-get install prometheus; .ci/run installs it)").isTrue();
+        assertThat(FakeKubectl.onPath("promtool")).as("promtool is not installed (Debian package prometheus; scripts/test.sh installs it)").isTrue();
         work = temp;
         queries = MonitoringQueries.render(temp.resolve("render"));
         JsonNode groups = Kustomize.YAML.valueToTree(queries.rules().getSpec()).path("groups");

@@ -129,7 +129,7 @@ class MonitoringSendEventScriptTest {
     @ParameterizedTest
     @ValueSource(strings = {"demo.event", "user.created", "order.placed"})
     void theSampleEventOfEachTypeIsProcessedByTheConsumer(String type) {
-        assertThat(FakeKubectl.onPath("curl")).as("curl is not installed (.ci/run installs it)").isTrue();
+        assertThat(FakeKubectl.onPath("curl")).as("curl is not installed (scripts/test.sh installs it)").isTrue();
         FakeKubectl kubectl = new FakeKubectl(fake).withBrokerUrl("http://127.0.0.1:" + consumer.port() + "/").runningPodCommandsHere();
         String id = type.replace('.', '-') + "-" + System.nanoTime();
 
@@ -145,7 +145,7 @@ class MonitoringSendEventScriptTest {
 
     @Test
     void dataTheConsumerRefusesFailsTheScriptWithTheReason() {
-        assertThat(FakeKubectl.onPath("curl")).as("curl is not installed (.ci/run installs it)").isTrue();
+        assertThat(FakeKubectl.onPath("curl")).as("curl is not installed (scripts/test.sh installs it)").isTrue();
         FakeKubectl kubectl = new FakeKubectl(fake).withBrokerUrl("http://127.0.0.1:" + consumer.port() + "/").runningPodCommandsHere();
 
         Result result = kubectl.run(SCRIPT, Map.of(), "--data", "{\"message\":\"\"}");
