@@ -7,7 +7,7 @@ KUBECTL_DOCS=https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/
 
 usage() {
   cat <<USAGE
-usage: scripts/test.sh [--setup-only | maven arguments...]
+usage: scripts/test.sh [--busy N] [--setup-only | maven arguments...]
 
 Sets up what the tests need, then runs every test in tests/ (JUnit Jupiter via
 Maven Surefire) and prints a final "N passed, M failed, K skipped" line. Extra
@@ -26,6 +26,8 @@ JBang is fetched by scripts/jbang when a test needs it.
 
 Options:
   --setup-only     set up, then exit without running the tests
+  --busy N         keep N CPU-bound processes running beside the tests, the way to
+                   check for flaky tests: CI shares a 2-core machine (--busy 2)
 Environment:
   TEST_SETUP=skip  no setup: Maven starts at once (to run a few tests on a machine
                    that lacks what others need; those others then fail)
@@ -37,11 +39,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/tests/debian-packages.sh"
 
 main() {
-  local setup_only=0 reports status=0
-  case "${1:-}" in
-    -h | --help) usage; exit 0 ;;
-    --setup-only) setup_only=1; shift ;;
-  esac
+  local setup_only=0 busy=0 reports status=0
+  while (($#)); do
+    case "$1" in
+      -h | --help) usage; exit 0 ;;
+      --setup-only) setup_only=1; shift ;;
+      --busy)
+        [[ ${2:-} =~ ^[0-9]+$ ]] || { echo "test.sh: --busy takes a number of processes, not '${2:-}'" >&2; exit 2; }
+        busy=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
   if ((setup_only && $# > 0)); then usage >&2; exit 2; fi
   case "${TEST_SETUP:-run}" in
     run) setup ;;
@@ -52,6 +60,7 @@ main() {
 
   reports="$root/tests/target/surefire-reports"
   rm -rf "$reports"
+  keep_busy "$busy"
   echo "test.sh: running the tests: mvn -B -ntp -f tests/pom.xml test${*:+ $*}"
   mvn -B -ntp -f "$root/tests/pom.xml" test "$@" || status=$?
   summarize "$reports"
@@ -80,6 +89,15 @@ setup() {
 }
 
 progress() { echo "test.sh: [$1/3] $2"; }
+
+# CPU-bound loops, named after this script's PID so they are easy to find, stopped on every exit.
+keep_busy() {
+  local count=$1 i
+  ((count > 0)) || return 0
+  trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+  for ((i = 0; i < count; i++)); do bash -c 'while :; do :; done' "test.sh-busy-$$" & done
+  echo "test.sh: $count CPU-bound processes (test.sh-busy-$$) run beside the tests"
+}
 
 stop() {
   echo "test.sh: $*" >&2

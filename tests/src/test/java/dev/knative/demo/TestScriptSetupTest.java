@@ -42,7 +42,7 @@ class TestScriptSetupTest {
               'java -version') echo "openjdk version \\"$(cat "$dir/java-version")\\" 2025-04-15" >&2 ;;
               'javac -version') echo "javac $(cat "$dir/java-version")" ;;
               'mvn -B -v') echo 'Apache Maven 3.9.9' ;;
-              mvn\\ *) ;;
+              mvn\\ *) pgrep -fc "test.sh-busy-$PPID" >>"$dir/busy" || : ;;
               'kubectl version --client') cat "$dir/kubectl-version" ;;
               'podman --version') echo 'podman version 4.3.1' ;;
               *) echo "stand-in: unexpected: $name $*" >&2; exit 1 ;;
@@ -170,6 +170,19 @@ class TestScriptSetupTest {
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(calls("")).containsExactly("mvn -B -ntp -f " + repo.resolve("tests/pom.xml") + " test -Dtest=Consumer*");
         assertThat(result.output().lines().toList()).first().isEqualTo("test.sh: setup skipped (TEST_SETUP=skip)");
+    }
+
+    @Test
+    void busyKeepsThatManyCpuBoundProcessesRunningBesideMavenAndStopsThemAfterwards() {
+        Result result = testSh("--busy", "2", "-Dtest=Consumer*");
+
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        assertThat(Kustomize.read(bin.resolve("busy")).trim()).as("busy processes while Maven ran").isEqualTo("2");
+        String marker = result.output().lines().filter(line -> line.contains("CPU-bound processes")).findFirst()
+                .map(line -> line.replaceAll(".*\\((test\\.sh-busy-[0-9]+)\\).*", "$1")).orElseThrow();
+        assertThat(ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").contains(marker)))
+                .as("busy processes left after the run").isEmpty();
+        assertThat(testSh("--busy", "many").exitCode()).isEqualTo(2);
     }
 
     private void uninstall(String... names) throws IOException {
