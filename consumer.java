@@ -30,12 +30,15 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.tracer.common.SpanContext;
 import io.vertx.core.Context;
+import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
@@ -49,13 +52,18 @@ import io.vertx.micrometer.MicrometerMetricsOptions;
 import java.io.BufferedOutputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -68,43 +76,20 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+/**
+ * The consumer end of the event flow. A Knative Trigger POSTs each CloudEvent here and the HTTP status is the
+ * delivery contract: 202 when handled (once per source and id), 4xx with the reason when no retry can help, 503 when
+ * a retry can. With --dead-letter it is the dead-letter display instead: it records what the Broker gave up on.
+ * Read top to bottom: configuration, the event types, start-up, the request path, dead letters, shutdown, helpers.
+ */
 class consumer {
 
-    /** The event types this consumer handles, each with the check its data must pass. */
-    enum EventType {
-        DEMO_EVENT("demo.event", data -> requireText(data, "message")),
-        USER_CREATED("user.created", data -> requireText(data, "user_id")
-                .or(() -> requireText(data, "username"))
-                .or(() -> consumer.EMAIL.matcher(data.getValue("email") instanceof String s ? s : "").matches()
-                        ? Optional.empty() : Optional.of("data.email must be an e-mail address"))),
-        ORDER_PLACED("order.placed", data -> requireText(data, "order_id")
-                .or(() -> requireText(data, "user_id"))
-                .or(() -> data.getValue("amount") instanceof Number n && n.doubleValue() > 0
-                        ? Optional.empty() : Optional.of("data.amount must be a positive number"))
-                .or(() -> data.getValue("items") instanceof JsonArray items && !items.isEmpty()
-                        ? Optional.empty() : Optional.of("data.items must be a non-empty array")));
-
-        final String type;
-        final Function<JsonObject, Optional<String>> validate;
-
-        EventType(String type, Function<JsonObject, Optional<String>> validate) {
-            this.type = type;
-            this.validate = validate;
-        }
-
-        static Optional<EventType> of(String type) {
-            for (EventType t : values()) if (t.type.equals(type)) return Optional.of(t);
-            return Optional.empty();
-        }
-
-        private static Optional<String> requireText(JsonObject data, String field) {
-            return data.getValue(field) instanceof String s && !s.isBlank()
-                    ? Optional.empty() : Optional.of("data." + field + " must be a non-empty string");
-        }
-    }
+    // ---- Configuration ----
 
     static final String USAGE = """
             usage: scripts/jbang consumer.java [--dead-letter] [--port N] [--name value | --name=value]...
@@ -154,24 +139,52 @@ class consumer {
         }
     }
 
-    /** A request that can never succeed: answered 4xx with the reason, never retried by Knative. */
-    static final class Rejected extends RuntimeException {
-        final int status;
+    // ---- The event types and what their data must hold ----
 
-        Rejected(int status, String reason) {
-            super(reason, null, false, false);
-            this.status = status;
+    static final Pattern EMAIL = Pattern.compile("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$");
+
+    /** The event types this consumer handles, each with the check its data must pass. */
+    enum EventType {
+        DEMO_EVENT("demo.event", data -> requireText(data, "message")),
+        USER_CREATED("user.created", data -> requireText(data, "user_id")
+                .or(() -> requireText(data, "username"))
+                .or(() -> EMAIL.matcher(data.getValue("email") instanceof String s ? s : "").matches()
+                        ? Optional.empty() : Optional.of("data.email must be an e-mail address"))),
+        ORDER_PLACED("order.placed", data -> requireText(data, "order_id")
+                .or(() -> requireText(data, "user_id"))
+                .or(() -> data.getValue("amount") instanceof Number n && n.doubleValue() > 0
+                        ? Optional.empty() : Optional.of("data.amount must be a positive number"))
+                .or(() -> data.getValue("items") instanceof JsonArray items && !items.isEmpty()
+                        ? Optional.empty() : Optional.of("data.items must be a non-empty array")));
+
+        final String type;
+        final Function<JsonObject, Optional<String>> validate;
+
+        EventType(String type, Function<JsonObject, Optional<String>> validate) {
+            this.type = type;
+            this.validate = validate;
+        }
+
+        static Optional<EventType> of(String type) {
+            for (EventType t : values()) if (t.type.equals(type)) return Optional.of(t);
+            return Optional.empty();
+        }
+
+        private static Optional<String> requireText(JsonObject data, String field) {
+            return data.getValue(field) instanceof String s && !s.isBlank()
+                    ? Optional.empty() : Optional.of("data." + field + " must be a non-empty string");
         }
     }
 
-    static final Pattern EMAIL = Pattern.compile("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$");
+    // ---- State and start-up ----
+
     private final Config config;
     private final Vertx vertx;
     private final PrometheusMeterRegistry registry;
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
     private final Map<String, Timer> timers = new ConcurrentHashMap<>();
-    // (source, id) -> outcome of its processing; bounded so memory stays flat under any load.
-    private final Map<String, Future<Void>> seen;
+    // (source, id) -> the outcome of its processing; bounded so memory stays flat under any load.
+    private final Map<String, Future<Outcome>> seen;
     private final ArrayDeque<JsonObject> deadLetters = new ArrayDeque<>();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicBoolean draining = new AtomicBoolean();
@@ -191,9 +204,9 @@ class consumer {
                                 .addDisabledMetricsCategory(MetricsDomain.NET_SERVER)))
                 .withMetrics(new MicrometerMetricsFactory(registry))
                 .build();
-        this.seen = java.util.Collections.synchronizedMap(new LinkedHashMap<>(1024, 0.75f, false) {
+        this.seen = Collections.synchronizedMap(new LinkedHashMap<>(1024, 0.75f, false) {
             @Override
-            protected boolean removeEldestEntry(Map.Entry<String, Future<Void>> eldest) {
+            protected boolean removeEldestEntry(Map.Entry<String, Future<Outcome>> eldest) {
                 return size() > config.dedupeWindow();
             }
         });
@@ -201,10 +214,10 @@ class consumer {
     }
 
     // Vert.x registers a few of its gauges twice; Micrometer's warning about that is noise, not a problem.
-    private static final java.util.logging.Logger MICROMETER_LOG = java.util.logging.Logger.getLogger("io.micrometer");
+    private static final Logger MICROMETER_LOG = Logger.getLogger("io.micrometer");
 
     public static void main(String[] args) {
-        MICROMETER_LOG.setLevel(java.util.logging.Level.SEVERE);
+        MICROMETER_LOG.setLevel(Level.SEVERE);
         Config config;
         try {
             Settings settings = new Settings(SETTINGS, System.getenv(), args);
@@ -238,7 +251,7 @@ class consumer {
         router.post("/")
                 .handler(BodyHandler.create(false).setBodyLimit(config.maxBodyBytes()))
                 .handler(this::receive)
-                .failureHandler(this::failure);
+                .failureHandler(this::bodyFailure);
         router.get("/").handler(LiveView::page);
         router.get("/live").handler(live::stream);
         router.get("/healthz").handler(ctx -> ctx.response().end("ok"));
@@ -256,51 +269,70 @@ class consumer {
         // Each instance of this verticle runs on an event loop of its own; servers created straight from main()
         // would all share main's one context, and so one event loop, however many there are.
         AtomicInteger actualPort = new AtomicInteger();
-        return vertx.deployVerticle(() -> new io.vertx.core.VerticleBase() {
+        return vertx.deployVerticle(() -> new VerticleBase() {
                     @Override
                     public Future<?> start() {
                         return vertx.createHttpServer(options).requestHandler(router).listen(requested)
                                 .onSuccess(server -> actualPort.set(server.actualPort()));
                     }
-                }, new io.vertx.core.DeploymentOptions().setInstances(config.eventLoops()))
+                }, new DeploymentOptions().setInstances(config.eventLoops()))
                 .map(deployment -> actualPort.get())
                 .onSuccess(port -> log("info", "listening", new JsonObject().put("port", port)
                         .put("mode", config.deadLetterMode() ? "dead-letter" : "events")
                         .put("event_loops", config.eventLoops()).put("pod", config.pod())));
     }
 
+    // ---- The request path: read the event, check it, process it once, answer ----
+
+    /** What became of one request: the outcome logged and counted, the HTTP status, and the reason a sender reads. */
+    record Outcome(String name, int status, String reason) {
+        static final Outcome PROCESSED = new Outcome("processed", 202, null);
+        static final Outcome DUPLICATE = new Outcome("duplicate", 202, null);
+        static final Outcome DEAD_LETTER = new Outcome("dead-letter", 202, null);
+        // Knative retries 503, so an event that arrives after the listener drained goes to another replica.
+        static final Outcome DEFERRED = new Outcome("deferred", 503, "shutting down");
+
+        /** No retry can help (Knative sends the event to the dead-letter sink). */
+        static Outcome rejected(int status, String reason) {
+            return new Outcome("rejected", status, reason);
+        }
+
+        /** A retry may succeed. */
+        static Outcome failed(String reason) {
+            return new Outcome("failed", 503, reason);
+        }
+    }
+
+    /** One request on its way: the event (null when unreadable), its trace, and when it arrived. */
+    record Delivery(CloudEvent event, Trace trace, long startedNanos) {}
+
     private void receive(RoutingContext ctx) {
         long started = System.nanoTime();
+        String traceparent = ctx.request().getHeader("traceparent");
         if (!acceptingEvents) {
-            // Knative retries 503, so an event that arrives after the listener drained goes to another replica.
-            respond(ctx, null, Trace.childOf(ctx.request().getHeader("traceparent")), "deferred", 503,
-                    "shutting down", started);
+            answer(ctx, new Delivery(null, Trace.childOf(traceparent), started), Outcome.DEFERRED);
             return;
         }
         inFlight.incrementAndGet();
         ctx.addEndHandler(done -> inFlight.decrementAndGet());
-        CloudEvent event = null;
-        Future<String> outcome;
-        try {
-            event = decode(ctx);
-            outcome = handle(event);
-        } catch (Rejected e) {
-            outcome = Future.failedFuture(e);
-        }
-        CloudEvent received = event;
+        Read read = read(ctx);
+        CloudEvent event = read.event();
         // The broker forwards the HTTP traceparent with its own span; the event's extension is the producer's.
-        Trace trace = Trace.childOf(Optional.ofNullable(ctx.request().getHeader("traceparent"))
-                .orElse(event == null ? null : extension(event, "traceparent")));
-        outcome.onComplete(result -> {
-            if (result.succeeded()) respond(ctx, received, trace, result.result(), 202, null, started);
-            else if (result.cause() instanceof Rejected e)
-                respond(ctx, received, trace, "rejected", e.status, e.getMessage(), started);
-            else respond(ctx, received, trace, "failed", 503, result.cause().getMessage(), started);
-        });
+        Trace trace = Trace.childOf(traceparent != null || event == null ? traceparent : extension(event, "traceparent"));
+        Delivery delivery = new Delivery(event, trace, started);
+        if (read.problem() != null) answer(ctx, delivery, Outcome.rejected(400, read.problem()));
+        else handle(event).onSuccess(outcome -> answer(ctx, delivery, outcome));
     }
 
-    /** Reads a binary- or structured-mode CloudEvent; anything that can never become one is Rejected. */
-    private CloudEvent decode(RoutingContext ctx) {
+    /** A request's CloudEvent, or why it is none. */
+    private record Read(CloudEvent event, String problem) {
+        static Read problem(String problem) {
+            return new Read(null, problem);
+        }
+    }
+
+    /** Reads a binary- or structured-mode CloudEvent 1.0 with its required attributes. */
+    private static Read read(RoutingContext ctx) {
         Buffer body = ctx.body().buffer();
         CloudEvent event;
         try {
@@ -308,65 +340,118 @@ class consumer {
                     .toEvent();
         } catch (RuntimeException e) {
             // The request is the SDK's only input here, so whatever it cannot read is the sender's mistake.
-            throw new Rejected(400, "not a valid CloudEvent: " + firstLine(e.getMessage()));
+            return Read.problem("not a valid CloudEvent: " + firstLine(e.getMessage()));
         }
         if (event.getSpecVersion() != SpecVersion.V1)
-            throw new Rejected(400, "specversion must be 1.0, not " + event.getSpecVersion());
-        if (event.getId().isBlank()) throw new Rejected(400, "attribute id must not be empty");
-        if (event.getType().isBlank()) throw new Rejected(400, "attribute type must not be empty");
-        if (event.getSource().toString().isEmpty()) throw new Rejected(400, "attribute source must not be empty");
-        return event;
+            return Read.problem("specversion must be 1.0, not " + event.getSpecVersion());
+        if (event.getId().isBlank()) return Read.problem("attribute id must not be empty");
+        if (event.getType().isBlank()) return Read.problem("attribute type must not be empty");
+        if (event.getSource().toString().isEmpty()) return Read.problem("attribute source must not be empty");
+        return new Read(event, null);
     }
 
-    /** Completes with the outcome ("processed", "duplicate" or "dead-letter"), or fails Rejected / transiently. */
-    private Future<String> handle(CloudEvent event) {
+    /** Dead-letter mode records every event; otherwise a known type with valid data is processed once. */
+    private Future<Outcome> handle(CloudEvent event) {
         if (config.deadLetterMode()) {
             recordDeadLetter(event);
-            return Future.succeededFuture("dead-letter");
+            return Future.succeededFuture(Outcome.DEAD_LETTER);
         }
-        EventType type = EventType.of(event.getType()).orElseThrow(() -> new Rejected(400,
-                "unsupported type '" + event.getType() + "': this consumer handles demo.event, user.created, order.placed"));
-        JsonObject data = jsonData(event);
-        type.validate.apply(data).ifPresent(reason -> {
-            throw new Rejected(400, reason);
-        });
+        Optional<EventType> type = EventType.of(event.getType());
+        if (type.isEmpty()) return Future.succeededFuture(Outcome.rejected(400, "unsupported type '" + event.getType()
+                + "': this consumer handles demo.event, user.created, order.placed"));
+        return dataProblem(type.get(), event)
+                .map(problem -> Future.succeededFuture(Outcome.rejected(400, problem)))
+                .orElseGet(() -> processOnce(event));
+    }
+
+    /** Why the event's data does not meet its type's contract, if it does not. */
+    private static Optional<String> dataProblem(EventType type, CloudEvent event) {
+        String contentType = Optional.ofNullable(event.getDataContentType()).orElse("application/json");
+        if (!contentType.startsWith("application/json") && !contentType.matches("^[^;]+\\+json.*"))
+            return Optional.of("datacontenttype must be application/json, not '" + contentType + "'");
+        if (event.getData() == null) return Optional.of("data is required");
+        Object data;
+        try {
+            data = Json.decodeValue(Buffer.buffer(event.getData().toBytes()));
+        } catch (DecodeException e) {
+            return Optional.of("data is not valid JSON: " + firstLine(e.getMessage()));
+        }
+        return data instanceof JsonObject object ? type.validate.apply(object) : Optional.of("data must be a JSON object");
+    }
+
+    /** A retry or redelivery of an event already processed is answered, not processed again. */
+    private Future<Outcome> processOnce(CloudEvent event) {
         String key = event.getSource() + " " + event.getId();
-        Promise<Void> mine = Promise.promise();
-        Future<Void> earlier = seen.putIfAbsent(key, mine.future());
+        Promise<Outcome> mine = Promise.promise();
+        Future<Outcome> earlier = seen.putIfAbsent(key, mine.future());
         if (earlier != null) {
-            // Same event again (a retry or a redelivery): wait for the first attempt instead of repeating it.
-            return earlier.map("duplicate").recover(e -> handle(event));
+            // The same event while its first delivery is under way: wait for that one instead of repeating it.
+            return earlier.compose(first -> first == Outcome.PROCESSED
+                    ? Future.succeededFuture(Outcome.DUPLICATE) : processOnce(event));
         }
-        return process().andThen(result -> {
-            if (result.failed()) seen.remove(key, mine.future());
-        }).onComplete(mine).map("processed");
+        // A failed attempt is forgotten before anyone waiting hears of it, so the retry is processed.
+        return process().andThen(done -> {
+            if (done.result() != Outcome.PROCESSED) seen.remove(key, mine.future());
+        }).onComplete(mine);
     }
 
     /** Simulated work: a timer, so the event loop is never blocked while an event is "processed". */
-    private Future<Void> process() {
-        Promise<Void> done = Promise.promise();
-        Runnable finish = () -> {
-            if (ThreadLocalRandom.current().nextDouble() < config.failureRate())
-                done.fail("simulated transient failure");
-            else done.complete();
-        };
+    private Future<Outcome> process() {
+        Promise<Outcome> done = Promise.promise();
+        Runnable finish = () -> done.complete(ThreadLocalRandom.current().nextDouble() < config.failureRate()
+                ? Outcome.failed("simulated transient failure") : Outcome.PROCESSED);
         if (config.processingMs() > 0) vertx.setTimer(config.processingMs(), t -> finish.run());
         else finish.run();
         return done.future();
     }
 
-    private static JsonObject jsonData(CloudEvent event) {
-        String contentType = Optional.ofNullable(event.getDataContentType()).orElse("application/json");
-        if (!contentType.startsWith("application/json") && !contentType.matches("^[^;]+\\+json.*"))
-            throw new Rejected(400, "datacontenttype must be application/json, not '" + contentType + "'");
-        if (event.getData() == null) throw new Rejected(400, "data is required");
+    /** The one place an outcome becomes the metrics, the HTTP answer and the log line. */
+    private void answer(RoutingContext ctx, Delivery delivery, Outcome outcome) {
+        double millis = (System.nanoTime() - delivery.startedNanos()) / 1e6;
+        count(delivery, outcome, millis);
+        HttpServerResponse response = ctx.response().setStatusCode(outcome.status());
+        if (outcome.reason() == null) response.end();
+        else response.putHeader("content-type", "text/plain; charset=utf-8").end(outcome.reason());
+        live.publish(log(outcome.status() >= 400 ? "warn" : "info", "event", logFields(delivery, outcome, millis)));
+    }
+
+    private void count(Delivery delivery, Outcome outcome, double millis) {
+        String type = delivery.event() == null ? "unknown" : typeLabel(delivery.event().getType());
+        CurrentTrace.CURRENT.set(delivery.trace());
         try {
-            if (Json.decodeValue(Buffer.buffer(event.getData().toBytes())) instanceof JsonObject object) return object;
-            throw new Rejected(400, "data must be a JSON object");
-        } catch (DecodeException e) {
-            throw new Rejected(400, "data is not valid JSON: " + firstLine(e.getMessage()));
+            counter("consumer.events", "type", type, "outcome", outcome.name()).increment();
+            if (outcome == Outcome.PROCESSED) timer(type).record((long) (millis * 1e6), TimeUnit.NANOSECONDS);
+        } finally {
+            CurrentTrace.CURRENT.remove();
         }
     }
+
+    private JsonObject logFields(Delivery delivery, Outcome outcome, double millis) {
+        CloudEvent event = delivery.event();
+        Trace trace = delivery.trace();
+        JsonObject line = new JsonObject()
+                .put("id", event == null ? null : event.getId())
+                .put("type", event == null ? null : event.getType())
+                .put("source", event == null ? null : event.getSource().toString())
+                .put("outcome", outcome.name()).put("status", outcome.status())
+                .put("duration_ms", Math.round(millis * 100) / 100.0).put("pod", config.pod())
+                .put("trace_id", trace.traceId()).put("span_id", trace.spanId());
+        if (trace.parentSpanId() != null) line.put("parent_span_id", trace.parentSpanId());
+        if (outcome.reason() != null) line.put("reason", outcome.reason());
+        return line;
+    }
+
+    private void bodyFailure(RoutingContext ctx) {
+        // BodyHandler reports a request body that broke off (bad chunk framing, connection closed mid-upload) as
+        // status 200: that is the sender's failure and must never be answered or counted as a success.
+        int status = ctx.statusCode() >= 400 ? ctx.statusCode() : ctx.statusCode() > 0 ? 400 : 500;
+        String reason = status == 413 ? "body larger than " + config.maxBodyBytes() + " bytes (MAX_BODY_BYTES)"
+                : ctx.failure() != null ? String.valueOf(ctx.failure().getMessage()) : "request failed";
+        Delivery delivery = new Delivery(null, Trace.childOf(ctx.request().getHeader("traceparent")), System.nanoTime());
+        answer(ctx, delivery, status >= 500 ? new Outcome("failed", status, reason) : Outcome.rejected(status, reason));
+    }
+
+    // ---- Dead letters (--dead-letter) ----
 
     private void recordDeadLetter(CloudEvent event) {
         JsonObject record = new JsonObject().put("id", event.getId()).put("type", event.getType())
@@ -385,13 +470,8 @@ class consumer {
 
     private JsonArray snapshotDeadLetters() {
         synchronized (deadLetters) {
-            return new JsonArray(new java.util.ArrayList<>(deadLetters));
+            return new JsonArray(new ArrayList<>(deadLetters));
         }
-    }
-
-    private static String extension(CloudEvent event, String name) {
-        Object value = event.getExtension(name);
-        return value == null ? null : value.toString();
     }
 
     // Knative puts the failed response body into knativeerrordata base64-encoded.
@@ -404,40 +484,35 @@ class consumer {
         }
     }
 
-    private void failure(RoutingContext ctx) {
-        // BodyHandler reports a request body that broke off (bad chunk framing, connection closed mid-upload) as
-        // status 200: that is the sender's failure and must never be answered or counted as a success.
-        int status = ctx.statusCode() >= 400 ? ctx.statusCode() : ctx.statusCode() > 0 ? 400 : 500;
-        String reason = status == 413 ? "body larger than " + config.maxBodyBytes() + " bytes (MAX_BODY_BYTES)"
-                : ctx.failure() != null ? String.valueOf(ctx.failure().getMessage()) : "request failed";
-        respond(ctx, null, Trace.childOf(ctx.request().getHeader("traceparent")), status >= 500 ? "failed" : "rejected",
-                status, reason, System.nanoTime());
+    // ---- Shutdown ----
+
+    /**
+     * SIGTERM: readiness fails first so Kubernetes stops routing here, the listener keeps serving for
+     * DRAIN_DELAY_MS while endpoints update, then in-flight events finish (bounded by SHUTDOWN_GRACE_MS).
+     */
+    Future<Integer> drain() {
+        Promise<Integer> exitCode = Promise.promise();
+        draining.set(true);
+        log("info", "draining", new JsonObject().put("in_flight", inFlight.get())
+                .put("drain_delay_ms", config.drainDelayMs()).put("pod", config.pod()));
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(config.drainDelayMs() + config.shutdownGraceMs());
+        vertx.setTimer(Math.max(1, config.drainDelayMs()), t -> {
+            acceptingEvents = false;
+            // The state change itself, logged once it holds: from here on new events are answered 503.
+            log("info", "refusing new events", new JsonObject().put("in_flight", inFlight.get()).put("pod", config.pod()));
+            vertx.setPeriodic(1, 10, id -> {
+                boolean expired = System.nanoTime() > deadline;
+                if (inFlight.get() > 0 && !expired) return;
+                vertx.cancelTimer(id);
+                log(expired ? "warn" : "info", "stopped", new JsonObject().put("in_flight", inFlight.get())
+                        .put("pod", config.pod()));
+                vertx.close().onComplete(closed -> exitCode.complete(expired ? 1 : 0));
+            });
+        });
+        return exitCode.future();
     }
 
-    private void respond(RoutingContext ctx, CloudEvent event, Trace trace, String outcome, int status,
-                         String reason, long started) {
-        double millis = (System.nanoTime() - started) / 1e6;
-        String type = event == null ? "unknown" : typeLabel(event.getType());
-        CurrentTrace.CURRENT.set(trace);
-        try {
-            counter("consumer.events", "type", type, "outcome", outcome).increment();
-            if (outcome.equals("processed")) timer(type).record((long) (millis * 1e6), TimeUnit.NANOSECONDS);
-        } finally {
-            CurrentTrace.CURRENT.remove();
-        }
-        if (reason == null) ctx.response().setStatusCode(status).end();
-        else ctx.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8").end(reason);
-        JsonObject line = new JsonObject()
-                .put("id", event == null ? null : event.getId())
-                .put("type", event == null ? null : event.getType())
-                .put("source", event == null ? null : event.getSource().toString())
-                .put("outcome", outcome).put("status", status)
-                .put("duration_ms", Math.round(millis * 100) / 100.0).put("pod", config.pod())
-                .put("trace_id", trace.traceId()).put("span_id", trace.spanId());
-        if (trace.parentSpanId() != null) line.put("parent_span_id", trace.parentSpanId());
-        if (reason != null) line.put("reason", reason);
-        live.publish(log(status >= 400 ? "warn" : "info", "event", line));
-    }
+    // ---- Helpers: metrics, logging, trace context, the live page ----
 
     // Prometheus asking for OpenMetrics also gets the exemplars: a trace id on counters and histogram buckets.
     private void metrics(RoutingContext ctx) {
@@ -489,37 +564,16 @@ class consumer {
                 .publishPercentileHistogram().register(registry));
     }
 
-    /**
-     * SIGTERM: readiness fails first so Kubernetes stops routing here, the listener keeps serving for
-     * DRAIN_DELAY_MS while endpoints update, then in-flight events finish (bounded by SHUTDOWN_GRACE_MS).
-     */
-    Future<Integer> drain() {
-        Promise<Integer> exitCode = Promise.promise();
-        draining.set(true);
-        log("info", "draining", new JsonObject().put("in_flight", inFlight.get())
-                .put("drain_delay_ms", config.drainDelayMs()).put("pod", config.pod()));
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(config.drainDelayMs() + config.shutdownGraceMs());
-        vertx.setTimer(Math.max(1, config.drainDelayMs()), t -> {
-            acceptingEvents = false;
-            // The state change itself, logged once it holds: from here on new events are answered 503.
-            log("info", "refusing new events", new JsonObject().put("in_flight", inFlight.get()).put("pod", config.pod()));
-            vertx.setPeriodic(1, 10, id -> {
-                boolean expired = System.nanoTime() > deadline;
-                if (inFlight.get() > 0 && !expired) return;
-                vertx.cancelTimer(id);
-                log(expired ? "warn" : "info", "stopped", new JsonObject().put("in_flight", inFlight.get())
-                        .put("pod", config.pod()));
-                vertx.close().onComplete(closed -> exitCode.complete(expired ? 1 : 0));
-            });
-        });
-        return exitCode.future();
+    private static String extension(CloudEvent event, String name) {
+        Object value = event.getExtension(name);
+        return value == null ? null : value.toString();
     }
 
     private static int freePort() {
-        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+        try (ServerSocket socket = new ServerSocket(0)) {
             return socket.getLocalPort();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -583,7 +637,7 @@ class consumer {
      */
     static final class LiveView {
         private final ArrayDeque<String> recent = new ArrayDeque<>();
-        private final java.util.Set<io.vertx.core.http.HttpServerResponse> viewers = ConcurrentHashMap.newKeySet();
+        private final Set<HttpServerResponse> viewers = ConcurrentHashMap.newKeySet();
 
         void publish(String line) {
             String message = "data: " + line + "\n\n";
