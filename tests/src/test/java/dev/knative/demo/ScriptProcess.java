@@ -154,6 +154,12 @@ final class ScriptProcess implements AutoCloseable {
         return logs(line -> msg.equals(line.getString("msg")));
     }
 
+    /** Waits until `count` stdout lines match and returns them in the order the program wrote them. */
+    List<JsonObject> awaitLogs(Predicate<JsonObject> match, int count, Duration timeout) {
+        awaitLog(line -> match.test(line) && logs(match).size() >= count, timeout);
+        return logs(match);
+    }
+
     int port() {
         return awaitLog(line -> line.getInteger("port", -1) > 0, START_TIMEOUT).getInteger("port");
     }
