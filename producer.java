@@ -54,6 +54,7 @@ import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -67,8 +68,17 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
+/**
+ * The producer end of the event flow: it generates events at a steady rate and delivers each to the sink (the
+ * Broker's ingress, from K_SINK), holding and retrying it until delivered, and never dropping one silently.
+ * Read top to bottom: configuration, start-up, the send path (tick, enqueue, pump, send, settle), shutdown, helpers.
+ */
 class producer {
+
+    // ---- Configuration ----
 
     static final List<String> TYPES = List.of("demo.event", "user.created", "order.placed");
 
@@ -179,6 +189,8 @@ class producer {
         }
     }
 
+    // ---- State and start-up ----
+
     /** One generated event and its delivery attempts; held until delivered or finally failed. */
     static final class Outgoing {
         final CloudEvent event;
@@ -232,10 +244,10 @@ class producer {
     }
 
     // Vert.x registers a few of its gauges twice; Micrometer's warning about that is noise, not a problem.
-    private static final java.util.logging.Logger MICROMETER_LOG = java.util.logging.Logger.getLogger("io.micrometer");
+    private static final Logger MICROMETER_LOG = Logger.getLogger("io.micrometer");
 
     public static void main(String[] args) {
-        MICROMETER_LOG.setLevel(java.util.logging.Level.SEVERE);
+        MICROMETER_LOG.setLevel(Level.SEVERE);
         Config config;
         try {
             Settings settings = new Settings(SETTINGS, System.getenv(), args);
@@ -291,6 +303,8 @@ class producer {
                 .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape()));
         return vertx.createHttpServer().requestHandler(router).listen(config.port()).map(s -> s.actualPort());
     }
+
+    // ---- The send path: one direction of flow on one event loop, no locks ----
 
     private void tick() {
         long due = (long) ((System.nanoTime() - started) / 1e9 * config.rate()) + 1;
@@ -422,7 +436,7 @@ class producer {
             try {
                 ZonedDateTime at = ZonedDateTime.parse(header.trim(), DateTimeFormatter.RFC_1123_DATE_TIME);
                 return Math.max(0, Duration.between(Instant.now(), at.toInstant()).toMillis());
-            } catch (java.time.format.DateTimeParseException neither) {
+            } catch (DateTimeParseException neither) {
                 return 0;
             }
         }
@@ -441,6 +455,8 @@ class producer {
     private int exitCode() {
         return failures == 0 && held.isEmpty() ? 0 : 1;
     }
+
+    // ---- Shutdown ----
 
     /** SIGTERM: stop generating, keep delivering what is buffered until it is empty or the grace period ends. */
     Future<Integer> drain() {
@@ -468,6 +484,8 @@ class producer {
         });
         return exit.future();
     }
+
+    // ---- Helpers ----
 
     private Counter counter(String name, String... tags) {
         return counters.computeIfAbsent(name + String.join(",", tags),
