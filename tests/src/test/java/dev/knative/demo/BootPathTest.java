@@ -14,6 +14,7 @@ import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -29,6 +30,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
@@ -46,6 +48,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The boot path: {@code sh scripts/jbang script.java} fetches JBang and the locked dependencies, verifies them,
  * lets JBang build offline and becomes the script's JVM. Each test boots from empty directories, laid out like
  * the pod: the boot files as a ConfigMap volume (symlinks into {@code ..data/}), state in temporary directories.
+ * The files come from a mirror on loopback that holds what this machine's local Maven repository already has,
+ * so a run downloads only what is missing there, from MAVEN_REPO_URL (else Maven Central).
  */
 @Timeout(value = 4, unit = TimeUnit.MINUTES)
 class BootPathTest {
@@ -53,8 +57,14 @@ class BootPathTest {
     static final Path REPO_ROOT = Path.of(System.getProperty("repo.root")).toAbsolutePath().normalize();
     static final List<String> BOOT_FILES = List.of("jbang", "FetchLocked.java", "jbang.lock", "deps.lock");
     static final String CENTRAL = "https://repo1.maven.org/maven2";
+    /** Where the mirror fills a miss that no local repository can: this run's MAVEN_REPO_URL, else Maven Central. */
+    static final String UPSTREAM = Optional.ofNullable(System.getenv("MAVEN_REPO_URL")).filter(url -> !url.isBlank())
+            .map(url -> url.replaceAll("/+$", "")).orElse(CENTRAL);
+    /** Local Maven repositories (JBANG_REPO, ~/.m2/repository) the mirror copies a file from instead of downloading it. */
+    static final List<Path> LOCAL_REPOSITORIES = Stream.of(System.getenv("JBANG_REPO"), System.getProperty("user.home") + "/.m2/repository")
+            .filter(dir -> dir != null && !dir.isBlank()).map(Path::of).distinct().toList();
 
-    /** What the local mirror has downloaded from Maven Central, shared so that each file crosses the network once. */
+    /** What the mirror has stored, shared by the tests so that each file is copied or downloaded once per run. */
     @TempDir
     static Path mirrorStore;
 
@@ -84,17 +94,37 @@ class BootPathTest {
         env.put("TMPDIR", work.resolve("tmp").toString());
         Files.createDirectories(work.resolve("tmp"));
 
-        Process program = start(env, script, "first", "second arg");
-        BufferedReader out = stdout(program);
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            env.put("MAVEN_REPO_URL", mirror.url());
+            Process program = start(env, script, "first", "second arg");
+            BufferedReader out = stdout(program);
 
-        assertThat(out.readLine()).as(this::bootLog).isEqualTo("pid " + program.pid());
-        assertThat(out.readLine()).isEqualTo("args first|second arg");
-        assertThat(jvmsUsing(work)).as("every JVM whose command line names this test's directories")
-                .containsExactly(program.pid());
-        program.getOutputStream().close();
-        assertThat(program.waitFor()).isZero();
-        assertThat(stderr()).contains("[boot] fetching", "from " + CENTRAL);
+            assertThat(out.readLine()).as(this::bootLog).isEqualTo("pid " + program.pid());
+            assertThat(out.readLine()).isEqualTo("args first|second arg");
+            assertThat(jvmsUsing(work)).as("every JVM whose command line names this test's directories")
+                    .containsExactly(program.pid());
+            program.getOutputStream().close();
+            assertThat(program.waitFor()).isZero();
+            assertThat(stderr()).contains("[boot] fetching", "from " + mirror.url());
+        }
         assertThat(filesIn(work.resolve("tmp/.m2/repository"))).containsOnlyKeys(lockedFiles().keySet());
+    }
+
+    @Test
+    void withoutMavenRepoUrlTheFilesComeFromMavenCentral() throws Exception {
+        // A proxy that names the host of every tunnel asked for and opens none: this proves where the fetcher
+        // goes without downloading anything.
+        try (RefusingProxy proxy = RefusingProxy.start()) {
+            Map<String, String> env = isolatedEnvironment();
+            env.put("JBANG_JAVA_OPTIONS", "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=" + proxy.port());
+
+            int exit = runToEnd(env, script("Tiny", ""));
+
+            assertThat(exit).as(this::bootLog).isEqualTo(1);
+            assertThat(stderr()).contains("[boot] fetching", "from " + CENTRAL, "[boot] ERROR cannot reach the Maven repository");
+            assertThat(proxy.requests()).isNotEmpty().containsOnly("CONNECT repo1.maven.org:443 HTTP/1.1");
+        }
+        assertThat(filesIn(repository)).isEmpty();
     }
 
     @Test
@@ -333,13 +363,19 @@ class BootPathTest {
         return env;
     }
 
-    /** State in this test's directories, files from the given repository. */
-    Map<String, String> isolatedEnvironment(String mavenRepoUrl) {
+    /** State in this test's directories, files from the launcher's default repository. */
+    Map<String, String> isolatedEnvironment() {
         Map<String, String> env = baseEnvironment();
         env.put("HOME", work.resolve("home").toString());
         env.put("JBANG_DIR", work.resolve("state/jbang").toString());
         env.put("JBANG_CACHE_DIR", work.resolve("state/cache").toString());
         env.put("JBANG_REPO", repository.toString());
+        return env;
+    }
+
+    /** State in this test's directories, files from the given repository. */
+    Map<String, String> isolatedEnvironment(String mavenRepoUrl) {
+        Map<String, String> env = isolatedEnvironment();
         env.put("MAVEN_REPO_URL", mavenRepoUrl);
         return env;
     }
@@ -424,18 +460,19 @@ class BootPathTest {
     }
 
     /**
-     * A Maven mirror on loopback, as an air-gapped cluster would run one: serves files from a directory, fills it
-     * from Maven Central on a miss, and records every path asked for.
+     * A Maven mirror on loopback, as an air-gapped cluster would run one: serves files from a directory and records
+     * every path asked for. It fills a miss from a local Maven repository that holds exactly the bytes the locks
+     * pin, else from UPSTREAM.
      */
-    record Mirror(HttpServer server, ExecutorService executor, ConcurrentLinkedQueue<String> requestLog)
-            implements AutoCloseable {
+    record Mirror(HttpServer server, ExecutorService executor, ConcurrentLinkedQueue<String> requestLog,
+                  Map<String, String> pinned) implements AutoCloseable {
 
-        static final HttpClient UPSTREAM = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).build();
+        static final HttpClient CLIENT = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).build();
 
         static Mirror start(Path store) throws IOException {
             HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
             ExecutorService executor = Executors.newFixedThreadPool(8);
-            Mirror mirror = new Mirror(server, executor, new ConcurrentLinkedQueue<>());
+            Mirror mirror = new Mirror(server, executor, new ConcurrentLinkedQueue<>(), lockedFiles());
             server.createContext("/maven2/", exchange -> mirror.serve(exchange, store));
             server.setExecutor(executor);
             server.start();
@@ -455,7 +492,7 @@ class BootPathTest {
                 String path = exchange.getRequestURI().getPath().substring("/maven2/".length());
                 requestLog.add(path);
                 Path file = store.resolve(path).normalize();
-                if (!file.startsWith(store) || !(Files.exists(file) || download(path, file))) {
+                if (!file.startsWith(store) || !(Files.exists(file) || copyFromLocalRepository(path, file) || download(path, file))) {
                     exchange.sendResponseHeaders(404, -1);
                     return;
                 }
@@ -468,19 +505,32 @@ class BootPathTest {
             }
         }
 
+        /** Only a locked file, and only the bytes its lock pins: the mirror serves what a real one would. */
+        boolean copyFromLocalRepository(String path, Path file) throws IOException {
+            String sha256 = pinned.get(path);
+            if (sha256 == null) return false;
+            for (Path local : LOCAL_REPOSITORIES) {
+                Path candidate = local.resolve(path).normalize();
+                if (candidate.startsWith(local) && Files.isRegularFile(candidate) && sha256(candidate).equals(sha256)) {
+                    try (InputStream in = Files.newInputStream(candidate)) {
+                        storeAtomically(in, file);
+                    }
+                    return true;
+                }
+            }
+            return false;
+        }
+
         static boolean download(String path, Path file) throws IOException {
             try {
-                HttpResponse<InputStream> response = UPSTREAM.send(
-                        HttpRequest.newBuilder(URI.create(CENTRAL + "/" + path)).build(),
+                HttpResponse<InputStream> response = CLIENT.send(
+                        HttpRequest.newBuilder(URI.create(UPSTREAM + "/" + path)).build(),
                         HttpResponse.BodyHandlers.ofInputStream());
                 try (InputStream body = response.body()) {
                     if (response.statusCode() != 200) {
                         return false;
                     }
-                    Files.createDirectories(file.getParent());
-                    Path partial = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".part");
-                    Files.copy(body, partial, StandardCopyOption.REPLACE_EXISTING);
-                    Files.move(partial, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    storeAtomically(body, file);
                     return true;
                 }
             } catch (InterruptedException e) {
@@ -489,10 +539,60 @@ class BootPathTest {
             }
         }
 
+        /** Writes next to the file and renames: a concurrent request never sees half a file. */
+        static void storeAtomically(InputStream content, Path file) throws IOException {
+            Files.createDirectories(file.getParent());
+            Path partial = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".part");
+            Files.copy(content, partial, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(partial, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
+
         @Override
         public void close() {
             server.stop(0);
             executor.shutdownNow();
+        }
+    }
+
+    /**
+     * An HTTP proxy on loopback that records the request line of every connection and answers 403: a client that
+     * uses it (the JDK's, with https.proxyHost) names the host it wants and reaches nothing.
+     */
+    record RefusingProxy(ServerSocket socket, ConcurrentLinkedQueue<String> requestLog) implements AutoCloseable {
+
+        static RefusingProxy start() throws IOException {
+            RefusingProxy proxy = new RefusingProxy(new ServerSocket(0, 50, InetAddress.getLoopbackAddress()),
+                    new ConcurrentLinkedQueue<>());
+            Thread acceptor = new Thread(proxy::refuseAll, "refusing-proxy");
+            acceptor.setDaemon(true);
+            acceptor.start();
+            return proxy;
+        }
+
+        int port() {
+            return socket.getLocalPort();
+        }
+
+        List<String> requests() {
+            return List.copyOf(requestLog);
+        }
+
+        private void refuseAll() {
+            while (!socket.isClosed()) {
+                try (Socket connection = socket.accept()) {
+                    connection.setSoTimeout(10_000);
+                    String requestLine = new BufferedReader(new InputStreamReader(connection.getInputStream(), UTF_8)).readLine();
+                    if (requestLine != null) requestLog.add(requestLine);
+                    connection.getOutputStream().write("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".getBytes(UTF_8));
+                } catch (IOException closedOrGone) {
+                    // The test closed the proxy, or a client hung up: nothing to record.
+                }
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
         }
     }
 }

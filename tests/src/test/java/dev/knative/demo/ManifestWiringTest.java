@@ -57,14 +57,16 @@ class ManifestWiringTest {
     }
 
     @Test
-    void everyTriggerRetriesWithExponentialBackoffThenDeadLettersToTheDeadLetterService() {
+    void everyTriggerRetriesFiveTimesExponentiallyFromHalfASecondThenDeadLettersToTheDeadLetterService() {
+        // The values README.md documents ("5 retries, exponential from 0.5 s, then the dead-letter Service").
         assertThat(manifests.all(Trigger.class)).isNotEmpty().allSatisfy(trigger -> {
             var delivery = trigger.getSpec().getDelivery();
             assertThat(delivery).as("delivery of Trigger %s", trigger.getMetadata().getName()).isNotNull();
-            assertThat(delivery.getRetry()).isPositive();
-            assertThat(delivery.getBackoffPolicy()).isEqualTo("exponential");
-            assertThat(Duration.parse(delivery.getBackoffDelay())).as("backoffDelay, ISO-8601").isPositive();
+            assertThat(delivery.getRetry()).as("retry").isEqualTo(5);
+            assertThat(delivery.getBackoffPolicy()).as("backoffPolicy").isEqualTo("exponential");
+            assertThat(Duration.parse(delivery.getBackoffDelay())).as("backoffDelay, ISO-8601").isEqualTo(Duration.ofMillis(500));
             Service deadLetters = serviceOf(delivery.getDeadLetterSink());
+            assertThat(deadLetters.getMetadata().getName()).isEqualTo("dead-letter");
             assertThat(envOf(deploymentBehind(deadLetters), "CONSUMER_MODE")).isEqualTo("dead-letter");
         });
     }

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.fabric8.knative.duck.v1.DeliverySpec;
+import io.fabric8.knative.eventing.v1.Trigger;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -38,6 +40,13 @@ record Manifests(List<ObjectNode> json) {
         return find(model, name).orElseThrow(() -> new AssertionError(
                 "the render has no " + model.getSimpleName() + " named " + name + "; it has "
                         + all(model).stream().map(object -> object.getMetadata().getName()).toList()));
+    }
+
+    /** The delivery policy of the Triggers, which k8s/trigger-delivery.yaml patches into every one: fails unless all agree. */
+    DeliverySpec triggerDelivery() {
+        List<DeliverySpec> policies = all(Trigger.class).stream().map(trigger -> trigger.getSpec().getDelivery()).distinct().toList();
+        assertThat(policies).as("delivery policies of the Triggers").singleElement().isNotNull();
+        return policies.get(0);
     }
 
     /** The ConfigMap mounted at mountPath in the Deployment's first container. */

@@ -18,10 +18,6 @@ class ReadmeTest {
     static final Pattern JAVA_ENV = Pattern.compile("(?:getenv|env\\.get|env\\.getOrDefault|env\\.containsKey)\\(\"([A-Z_]+)\"");
     static final Pattern SHELL_ENV = Pattern.compile("\\$\\{([A-Z_]+):-");
 
-    static String readme() throws IOException {
-        return Files.readString(ScriptProcess.REPO.resolve("README.md"));
-    }
-
     static Set<String> settingsReadBy(String file) throws IOException {
         String source = Files.readString(ScriptProcess.REPO.resolve(file));
         Matcher m = (file.endsWith(".java") ? JAVA_ENV : SHELL_ENV).matcher(source);
@@ -37,7 +33,7 @@ class ReadmeTest {
     void everySettingAProgramReadsIsInTheReadme(String file) throws IOException {
         Set<String> settings = settingsReadBy(file);
         assertThat(settings).isNotEmpty();
-        String readme = readme();
+        String readme = Readme.text();
         assertThat(settings).allSatisfy(name -> assertThat(readme).as(name).contains("`" + name + "`"));
     }
 
@@ -45,7 +41,7 @@ class ReadmeTest {
     @ValueSource(strings = {"scripts/run-local.sh", "scripts/test.sh", "scripts/jbang", "scripts/lock-deps.sh",
             "scripts/prune-configmaps.sh", "scripts/clean-local.sh", "scripts/follow-events.sh", "scripts/send-event.sh", "scripts/benchmark.sh"})
     void everyScriptTheReadmeNamesExistsIsExecutableAndHasUsage(String script) throws Exception {
-        assertThat(readme()).contains(script);
+        assertThat(Readme.text()).contains(script);
         Path path = ScriptProcess.REPO.resolve(script);
         assertThat(Files.isExecutable(path)).as(script + " is executable").isTrue();
         Process help = new ProcessBuilder(path.toString(), "--help").redirectErrorStream(true).start();

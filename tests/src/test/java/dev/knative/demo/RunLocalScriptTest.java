@@ -8,6 +8,7 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -20,10 +21,9 @@ class RunLocalScriptTest {
         ProcessBuilder builder = new ProcessBuilder(ScriptProcess.REPO.resolve("scripts/run-local.sh").toString(),
                 "--duration", "6").directory(ScriptProcess.REPO.toFile()).redirectErrorStream(true)
                 .redirectOutput(output.toFile());
-        builder.environment().put("CONSUMER_PORT", String.valueOf(freePort()));
-        builder.environment().put("PRODUCER_PORT", String.valueOf(freePort()));
-        builder.environment().put("RATE", "5");
-        builder.environment().remove("K_SINK");
+        // run-local.sh passes every setting of the programs through: none may come from the caller's shell.
+        ScriptProcess.isolate(builder.environment(), Map.of("CONSUMER_PORT", String.valueOf(freePort()),
+                "PRODUCER_PORT", String.valueOf(freePort()), "RATE", "5"));
         Process process = builder.start();
         assertThat(process.waitFor(300, TimeUnit.SECONDS)).as("run-local.sh ends after its duration").isTrue();
         List<String> lines = Files.readAllLines(output);

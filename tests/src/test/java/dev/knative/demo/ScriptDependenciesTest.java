@@ -4,8 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -13,6 +14,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** The scripts' directives: everything pinned, no JDK download, and the test suite on the very same versions. */
 class ScriptDependenciesTest {
+
+    /** A JBang directive line: two slashes, the directive's upper-case name, a space. */
+    private static final Pattern DIRECTIVE = Pattern.compile("//[A-Z_]+ ");
+    /** The house order of the directives (STYLE.md, after jbang-catalog). */
+    private static final List<String> DIRECTIVE_ORDER = List.of("DESCRIPTION", "JAVA", "DEPS", "RUNTIME_OPTIONS");
 
     static List<String> directives(String script, String name) throws IOException {
         return Files.readAllLines(ScriptProcess.REPO.resolve(script)).stream()
@@ -58,10 +64,15 @@ class ScriptDependenciesTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"consumer.java", "producer.java"})
-    void scriptFileStartsWithTheJbangShebangAndADescription(String script) throws IOException {
+    void scriptFileStartsWithTheJbangShebangThenEveryDirectiveInTheHouseOrder(String script) throws IOException {
         List<String> lines = Files.readAllLines(ScriptProcess.REPO.resolve(script));
+        List<String> header = lines.stream().skip(1).takeWhile(l -> DIRECTIVE.matcher(l).lookingAt()).toList();
+        List<String> names = header.stream().map(l -> l.substring(2, l.indexOf(' '))).toList();
+
         assertThat(lines.get(0)).startsWith("///usr/bin/env jbang");
-        assertThat(lines.get(1)).startsWith("//DESCRIPTION ");
-        assertThat(Path.of(script).getFileName().toString()).isEqualTo(script);
+        assertThat(Set.copyOf(names)).as("directives right after the shebang").containsExactlyInAnyOrderElementsOf(DIRECTIVE_ORDER);
+        assertThat(names).as("in the order %s", DIRECTIVE_ORDER).isSortedAccordingTo(Comparator.comparingInt(DIRECTIVE_ORDER::indexOf));
+        assertThat(lines.stream().filter(l -> DIRECTIVE.matcher(l).lookingAt())).as("directives anywhere in the file")
+                .containsExactlyElementsOf(header);
     }
 }

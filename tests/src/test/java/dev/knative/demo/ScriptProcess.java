@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
@@ -24,6 +25,8 @@ final class ScriptProcess implements AutoCloseable {
     static final Path REPO = Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
     // The first start compiles the script and may fetch JBang and dependencies: allow for a cold start.
     static final Duration START_TIMEOUT = Duration.ofSeconds(180);
+    /** Every setting of consumer.java and producer.java, read from the one place that lists them: README.md. */
+    static final Set<String> DOCUMENTED_SETTINGS = Readme.programSettings(Readme.text());
     private static final AtomicInteger SEQUENCE = new AtomicInteger();
 
     private final Process process;
@@ -46,11 +49,7 @@ final class ScriptProcess implements AutoCloseable {
                 REPO.resolve(script).toString()));
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile());
-        Map<String, String> environment = builder.environment();
-        // Tests decide every setting themselves; nothing leaks in from the developer's shell.
-        List.of("K_SINK", "BROKER_URL", "K_CE_OVERRIDES", "PORT", "CE_MODE", "RATE", "INTERVAL_MS", "EVENT_MIX",
-                "COUNT", "CONSUMER_MODE", "FAILURE_RATE").forEach(environment::remove);
-        environment.putAll(new HashMap<>(env));
+        isolate(builder.environment(), env);
         try {
             Path logs = Files.createDirectories(REPO.resolve("tests/target/process-logs"));
             String name = Path.of(script).getFileName() + "-" + SEQUENCE.incrementAndGet();
@@ -61,6 +60,15 @@ final class ScriptProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalStateException("cannot start " + command, e);
         }
+    }
+
+    /**
+     * Tests decide every setting themselves: the caller's environment stays (PATH, JAVA_HOME, the boot path's
+     * MAVEN_REPO_URL and JBANG_*), except every documented setting of the programs, then the test's own are set.
+     */
+    static void isolate(Map<String, String> environment, Map<String, String> settings) {
+        environment.keySet().removeAll(DOCUMENTED_SETTINGS);
+        environment.putAll(settings);
     }
 
     /** Starts a script that listens on an ephemeral port and waits until it says which one. */
