@@ -182,8 +182,8 @@ class ProgramSettingsTest {
     }
 
     /** Rows of the README table under "### program" in "## Configuration": `ENV` | `--flag` | `default` | meaning. */
-    static List<Row> readmeSettings(String program) throws IOException {
-        String readme = ReadmeTest.readme();
+    static List<Row> readmeSettings(String program) {
+        String readme = Readme.text();
         String configuration = readme.substring(readme.indexOf("## Configuration"));
         String section = configuration.substring(configuration.indexOf("### " + program));
         List<Row> rows = new ArrayList<>();

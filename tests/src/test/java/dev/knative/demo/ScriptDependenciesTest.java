@@ -18,7 +18,7 @@ class ScriptDependenciesTest {
     /** A JBang directive line: two slashes, the directive's upper-case name, a space. */
     private static final Pattern DIRECTIVE = Pattern.compile("//[A-Z_]+ ");
     /** The house order of the directives (STYLE.md, after jbang-catalog). */
-    private static final List<String> DIRECTIVE_ORDER = List.of("DESCRIPTION", "JAVA", "DEPS", "RUNTIME_OPTIONS");
+    private static final List<String> DIRECTIVE_ORDER = List.of("DESCRIPTION", "JAVA", "DEPS", "COMPILE_OPTIONS", "RUNTIME_OPTIONS");
 
     static List<String> directives(String script, String name) throws IOException {
         return Files.readAllLines(ScriptProcess.REPO.resolve(script)).stream()
