@@ -58,6 +58,25 @@ class ProducerDeliveryBehaviourTest {
         }
     }
 
+    @Test
+    void retriesBackOffExponentiallyWithJitterUpToRetryMaxMsThenGiveUpAfterMaxAttempts() {
+        try (TestSink sink = TestSink.start().answering((e, attempt) -> Answer.of(503));
+             ScriptProcess producer = ScriptProcess.start("producer.java", Map.of("K_SINK", sink.url(),
+                     "RETRY_INITIAL_MS", "100", "RETRY_MAX_MS", "300", "MAX_ATTEMPTS", "6"), "--once", "demo.event")) {
+            assertThat(producer.awaitExit(RUN)).as("not delivered").isEqualTo(1);
+            assertThat(sink.received()).hasSize(6);
+            // Equal jitter: attempt n waits between half and all of min(RETRY_MAX_MS, RETRY_INITIAL_MS * 2^(n-1)).
+            List<Long> delays = producer.messages("retry").stream().map(line -> line.getLong("delay_ms")).toList();
+            assertThat(delays).hasSize(5);
+            for (int attempt = 1; attempt <= delays.size(); attempt++) {
+                long ceiling = Math.min(300, 100L << (attempt - 1));
+                assertThat(delays.get(attempt - 1)).as("attempt " + attempt).isBetween(ceiling / 2, ceiling);
+            }
+            assertThat(producer.messages("failed")).singleElement()
+                    .satisfies(line -> assertThat(line.getInteger("attempts")).isEqualTo(6));
+        }
+    }
+
     /**
      * Sends one event to a sink that answers its first attempt 503 with the given Retry-After; checks the delay the
      * producer logs for the retry (its own decision, not the clock's), then that the retry is delivered.
