@@ -4,12 +4,15 @@ import io.cloudevents.CloudEvent;
 import io.cloudevents.core.builder.CloudEventBuilder;
 import io.cloudevents.http.vertx.VertxMessageFactory;
 import io.cloudevents.jackson.JsonFormat;
+import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
 import java.net.URI;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
@@ -21,7 +24,8 @@ import java.util.concurrent.TimeUnit;
 final class CloudEventsHttp implements AutoCloseable {
 
     final Vertx vertx = Vertx.vertx();
-    private final WebClient client = WebClient.create(vertx);
+    // Enough connections for the requests a test keeps in flight together (Vert.x's default is 5).
+    private final WebClient client = WebClient.create(vertx, new WebClientOptions(), new PoolOptions().setHttp1MaxSize(32));
     private final String url;
 
     CloudEventsHttp(int port) {
@@ -46,7 +50,12 @@ final class CloudEventsHttp implements AutoCloseable {
     }
 
     HttpResponse<Buffer> binary(CloudEvent event) {
-        return await(VertxMessageFactory.createWriter(client.postAbs(url + "/")).writeBinary(event));
+        return await(send(event));
+    }
+
+    /** Sends in binary mode without waiting for the answer: for events meant to be in flight while the test goes on. */
+    Future<HttpResponse<Buffer>> send(CloudEvent event) {
+        return VertxMessageFactory.createWriter(client.postAbs(url + "/")).writeBinary(event);
     }
 
     HttpResponse<Buffer> structured(CloudEvent event) {
@@ -71,9 +80,10 @@ final class CloudEventsHttp implements AutoCloseable {
         return 0;
     }
 
-    static <T> T await(io.vertx.core.Future<T> future) {
+    /** The result, or a failure when none comes within a minute (a bound for a stuck test, not a measurement). */
+    static <T> T await(Future<T> future) {
         try {
-            return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            return future.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new AssertionError("request failed: " + e, e);
         }

@@ -104,21 +104,10 @@ class LivePageBrowserTest {
 
             URI devtools = URI.create(browserSocket);
             HttpClient client = HttpClient.newHttpClient();
-            String pageSocket = null;
-            long deadline = System.nanoTime() + WAIT.toNanos();
-            while (pageSocket == null && System.nanoTime() < deadline) {
-                String targets = client.send(HttpRequest.newBuilder(URI.create("http://" + devtools.getAuthority()
-                        + "/json/list")).build(), HttpResponse.BodyHandlers.ofString()).body();
-                for (Object target : new io.vertx.core.json.JsonArray(targets)) {
-                    JsonObject t = (JsonObject) target;
-                    if ("page".equals(t.getString("type")) && url.equals(t.getString("url")))
-                        pageSocket = t.getString("webSocketDebuggerUrl");
-                }
-                if (pageSocket == null) Thread.sleep(50);
-            }
-            if (pageSocket == null) throw new AssertionError("chromium never opened " + url);
+            String[] pageSocket = new String[1];
+            Await.until("chromium to open " + url, WAIT, () -> (pageSocket[0] = pageSocket(client, devtools, url)) != null);
             Browser[] self = new Browser[1];
-            WebSocket socket = client.newWebSocketBuilder().buildAsync(URI.create(pageSocket), new WebSocket.Listener() {
+            WebSocket socket = client.newWebSocketBuilder().buildAsync(URI.create(pageSocket[0]), new WebSocket.Listener() {
                 private final StringBuilder message = new StringBuilder();
 
                 @Override
@@ -133,9 +122,28 @@ class LivePageBrowserTest {
                     webSocket.request(1);
                     return null;
                 }
-            }).get(30, TimeUnit.SECONDS);
+            }).get(WAIT.toSeconds(), TimeUnit.SECONDS);
             self[0] = new Browser(process, socket);
             return self[0];
+        }
+
+        /** The DevTools socket of the page showing url, once the browser lists it; null before. */
+        private static String pageSocket(HttpClient client, URI devtools, String url) {
+            try {
+                String targets = client.send(HttpRequest.newBuilder(URI.create("http://" + devtools.getAuthority()
+                        + "/json/list")).build(), HttpResponse.BodyHandlers.ofString()).body();
+                for (Object target : new io.vertx.core.json.JsonArray(targets)) {
+                    JsonObject t = (JsonObject) target;
+                    if ("page".equals(t.getString("type")) && url.equals(t.getString("url")))
+                        return t.getString("webSocketDebuggerUrl");
+                }
+                return null;
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
         }
 
         private JsonObject call(String method, JsonObject params) {
@@ -144,7 +152,7 @@ class LivePageBrowserTest {
             pending.put(id, reply);
             socket.sendText(new JsonObject().put("id", id).put("method", method).put("params", params).encode(), true);
             try {
-                JsonObject result = reply.get(30, TimeUnit.SECONDS);
+                JsonObject result = reply.get(WAIT.toSeconds(), TimeUnit.SECONDS);
                 if (result.containsKey("error")) throw new AssertionError(method + " failed: " + result.getValue("error"));
                 return result.getJsonObject("result");
             } catch (Exception e) {

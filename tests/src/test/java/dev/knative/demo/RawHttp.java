@@ -64,8 +64,9 @@ final class RawHttp implements AutoCloseable {
 
     /**
      * Sends the request on a connection of its own, in pieces with a pause before each (a slow upload), and
-     * reads the response. With watchForClose it then waits up to 5 s to see whether the server closes the
-     * connection; without, closedByServer stays false.
+     * reads the response. With watchForClose it then waits (up to READ_TIMEOUT_MS, a bound for a server that
+     * never closes, which is a failure) to see whether the server closes the connection; without, closedByServer
+     * stays false.
      */
     static Outcome once(int port, byte[] request, int pieces, long pauseMs, boolean watchForClose) {
         try (Socket socket = open(port)) {
@@ -82,7 +83,7 @@ final class RawHttp implements AutoCloseable {
             }
             Response response = read(in);
             if (response == null) return new Outcome(null, true, "connection closed without a response");
-            return new Outcome(response, watchForClose && closedWithin(socket, in, 5000), null);
+            return new Outcome(response, watchForClose && closedByServer(socket, in), null);
         } catch (IOException e) {
             return new Outcome(null, false, e.toString());
         } catch (InterruptedException e) {
@@ -105,7 +106,7 @@ final class RawHttp implements AutoCloseable {
             socket.shutdownOutput();
             InputStream in = new BufferedInputStream(socket.getInputStream());
             Response response = read(in);
-            return new Outcome(response, response == null || closedWithin(socket, in, 5000), null);
+            return new Outcome(response, response == null || closedByServer(socket, in), null);
         } catch (IOException e) {
             return new Outcome(null, false, e.toString());
         }
@@ -119,8 +120,7 @@ final class RawHttp implements AutoCloseable {
         return socket;
     }
 
-    private static boolean closedWithin(Socket socket, InputStream in, int millis) throws IOException {
-        socket.setSoTimeout(millis);
+    private static boolean closedByServer(Socket socket, InputStream in) throws IOException {
         try {
             return in.read() < 0;
         } catch (SocketTimeoutException stillOpen) {

@@ -15,13 +15,15 @@ import org.junit.jupiter.api.Test;
 /**
  * Producer → round-robin "Service" → two consumer replicas, and one replica is SIGKILLed in the middle of the
  * stream. The producer's retries carry every event to the surviving replica; no event is lost, and no replica
- * processes an event twice.
+ * processes an event twice. The stream ends when the test has seen enough on both sides of the kill, not after
+ * a fixed count that a busy machine might finish before the kill.
  */
 class ReliabilityReplicaLossTest {
 
-    static final int EVENTS = 1500;
     static final int RATE = 100;
+    // Events replica b answers before it is killed, then events replica a answers after that before the producer stops.
     static final int KILL_AFTER = 300;
+    static final int AFTER_THE_KILL = 300;
     static final Duration WAIT = Duration.ofSeconds(120);
 
     @Test
@@ -31,24 +33,28 @@ class ReliabilityReplicaLossTest {
              ScriptProcess b = ScriptProcess.startListening("consumer.java",
                      Map.of("POD_NAME", "replica-b", "PROCESSING_TIME_MS", "20"));
              RoundRobinProxy service = RoundRobinProxy.start(List.of(a.port(), b.port()));
-             ScriptProcess producer = ScriptProcess.start("producer.java", Map.of("K_SINK", service.url(),
-                     "RETRY_INITIAL_MS", "20", "RETRY_MAX_MS", "500", "SEND_TIMEOUT_MS", "30000"),
-                     "--rate", String.valueOf(RATE), "--count", String.valueOf(EVENTS), "--port", "0")) {
-            Await.until(KILL_AFTER + " events answered by replica b", WAIT, () -> service.forwarded().stream()
-                    .filter(f -> f.upstream() == 1 && f.status() == 202).count() >= KILL_AFTER);
+             ScriptProcess producer = ScriptProcess.startListening("producer.java", Map.of("K_SINK", service.url(),
+                     "RATE", String.valueOf(RATE), "RETRY_INITIAL_MS", "20", "RETRY_MAX_MS", "500",
+                     "SEND_TIMEOUT_MS", "30000"))) {
+            Await.until(KILL_AFTER + " events answered by replica b", WAIT, () -> answeredBy(service, 1) >= KILL_AFTER);
             b.close();
             assertThat(b.awaitExit(WAIT)).as("killed by SIGKILL").isEqualTo(137);
+            // Round robin sends every other request to b: while a answers these, as many go to the dead b and fail.
+            long answeredByAAtTheKill = answeredBy(service, 0);
+            Await.until(AFTER_THE_KILL + " more events answered by replica a", WAIT,
+                    () -> answeredBy(service, 0) >= answeredByAAtTheKill + AFTER_THE_KILL);
+            producer.terminate();
             assertThat(producer.awaitExit(WAIT)).isZero();
             a.terminate();
             assertThat(a.awaitExit(WAIT)).isZero();
 
             JsonObject books = producer.awaitMessage("stopped", WAIT);
-            assertThat(books.getLong("generated")).isEqualTo(EVENTS);
-            assertThat(books.getLong("sent")).isEqualTo(EVENTS);
+            long generated = books.getLong("generated");
+            assertThat(books.getLong("sent")).isEqualTo(generated);
             assertThat(books.getLong("failed")).isZero();
             assertThat(books.getLong("undelivered")).isZero();
             Set<String> events = producer.messages("sent").stream().map(l -> l.getString("id")).collect(Collectors.toSet());
-            assertThat(events).hasSize(EVENTS);
+            assertThat(events).hasSize((int) generated);
 
             // The "Service" relayed exactly one success per event; every failure it relayed became one retry.
             List<Forwarded> forwarded = service.forwarded();
@@ -70,14 +76,15 @@ class ReliabilityReplicaLossTest {
                     .map(Forwarded::id).collect(Collectors.toSet());
             assertThat(processedByA).isEqualTo(successes.values().stream().map(s -> s.get(0))
                     .filter(f -> f.upstream() == 0).map(Forwarded::id).collect(Collectors.toSet()));
+            // b logs the answers of one turn of its event loop at the end of that turn, so SIGKILL can take the lines
+            // of its last turn with it; how many answers that turn held depends on the machine's pace, so only the
+            // direction is checked: b logged nothing it did not answer.
             assertThat(answeredByB).containsAll(processedByB);
-            // SIGKILL can land between b's answer and its log line: at most that one answer has no line.
-            assertThat(difference(answeredByB, processedByB)).hasSizeLessThanOrEqualTo(1);
             assertThat(processedByA).doesNotContainAnyElementsOf(answeredByB);
-            assertThat(processedByA.size() + answeredByB.size()).isEqualTo(EVENTS);
+            assertThat(processedByA.size() + answeredByB.size()).isEqualTo(generated);
             assertThat(a.logs(l -> "duplicate".equals(l.getString("outcome")))).isEmpty();
             System.out.printf("replica loss: %d events, %d processed by a, %d answered by b before SIGKILL"
-                            + " (%d logged), %d requests answered 502 and retried%n", EVENTS, processedByA.size(),
+                            + " (%d logged), %d requests answered 502 and retried%n", generated, processedByA.size(),
                     answeredByB.size(), processedByB.size(), failures.size());
         }
     }
@@ -91,9 +98,7 @@ class ReliabilityReplicaLossTest {
         return distinct;
     }
 
-    private static Set<String> difference(Set<String> left, Set<String> right) {
-        Set<String> result = new HashSet<>(left);
-        result.removeAll(right);
-        return result;
+    private static long answeredBy(RoundRobinProxy service, int upstream) {
+        return service.forwarded().stream().filter(f -> f.upstream() == upstream && f.status() == 202).count();
     }
 }

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -168,6 +169,11 @@ final class ScriptProcess implements AutoCloseable {
         return logs(match);
     }
 
+    /** When the program wrote the line, by its own clock: durations between its lines do not depend on the test's pace. */
+    static Instant loggedAt(JsonObject line) {
+        return Instant.parse(line.getString("ts"));
+    }
+
     int port() {
         return awaitLog(line -> line.getInteger("port", -1) > 0, START_TIMEOUT).getInteger("port");
     }
@@ -185,9 +191,14 @@ final class ScriptProcess implements AutoCloseable {
         try {
             if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS))
                 throw new AssertionError("process did not exit within " + timeout + "; output:\n" + describe());
+            // The last lines (the shutdown report) are there once the follower has read stdout to its end.
+            long deadline = System.nanoTime() + timeout.toNanos();
             synchronized (lines) {
-                long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-                while (!ended && System.nanoTime() < deadline) lines.wait(100);
+                while (!ended) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) throw new AssertionError("stdout not read to its end within " + timeout);
+                    TimeUnit.NANOSECONDS.timedWait(lines, left);
+                }
             }
             return process.exitValue();
         } catch (InterruptedException e) {

@@ -2,6 +2,9 @@ package dev.knative.demo;
 
 import io.cloudevents.CloudEvent;
 import io.cloudevents.http.vertx.VertxMessageFactory;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
@@ -14,7 +17,8 @@ import java.util.function.Predicate;
 
 /**
  * A stand-in for the Broker's ingress: a real HTTP server reading requests with the CloudEvents SDK,
- * recording every delivery attempt and answering as the test scripts it.
+ * recording every delivery attempt and answering as the test scripts it, or holding every answer until the
+ * test releases them.
  */
 final class TestSink implements AutoCloseable {
 
@@ -38,6 +42,9 @@ final class TestSink implements AutoCloseable {
     private final Vertx vertx = Vertx.vertx();
     private final List<Received> received = new ArrayList<>();
     private volatile Script script = (event, attempt) -> Answer.of(202);
+    // Answers wait for the gate: open, unless the test holds them.
+    private volatile Future<Void> gate = Future.succeededFuture();
+    private Promise<Void> held;
     private HttpServer server;
 
     static TestSink start() {
@@ -55,6 +62,21 @@ final class TestSink implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Every answer to a request arriving from now on waits until release(): a slow sink whose pace the test
+     * sets by what it has seen, where a fixed delay would guess how fast a busy machine gets there.
+     */
+    synchronized TestSink hold() {
+        held = Promise.promise();
+        gate = held.future();
+        return this;
+    }
+
+    synchronized void release() {
+        gate = Future.succeededFuture();
+        if (held != null) held.tryComplete();
+    }
+
     int port() {
         return server.actualPort();
     }
@@ -65,6 +87,8 @@ final class TestSink implements AutoCloseable {
 
     private void receive(HttpServerRequest request) {
         long arrived = System.nanoTime();
+        Context context = vertx.getOrCreateContext();
+        Future<Void> open = gate;
         Map<String, String> headers = new java.util.HashMap<>();
         request.headers().forEach(h -> headers.put(h.getKey().toLowerCase(), h.getValue()));
         VertxMessageFactory.createReader(request).map(reader -> reader.toEvent()).onComplete(result -> {
@@ -85,8 +109,11 @@ final class TestSink implements AutoCloseable {
                 answer.headers().forEach(request.response()::putHeader);
                 request.response().setStatusCode(answer.status()).end(answer.status() >= 400 ? "scripted " + answer.status() : "");
             };
-            if (answer.delayMs() > 0) vertx.setTimer(answer.delayMs(), t -> respond.run());
-            else respond.run();
+            // release() runs on the test's thread: the answer goes back to the request's own event loop.
+            open.onComplete(released -> context.runOnContext(v -> {
+                if (answer.delayMs() > 0) vertx.setTimer(answer.delayMs(), t -> respond.run());
+                else respond.run();
+            }));
         });
     }
 

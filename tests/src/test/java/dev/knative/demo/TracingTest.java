@@ -21,7 +21,7 @@ class TracingTest {
     void producerSendsTraceparentAsExtensionAndHeaderAndLogsItsTraceId() {
         try (TestSink sink = TestSink.start().answering((e, attempt) -> TestSink.Answer.of(attempt == 1 ? 503 : 202));
              ScriptProcess producer = ScriptProcess.start("producer.java", Map.of("K_SINK", sink.url(),
-                     "RETRY_INITIAL_MS", "10"), "--once", "order.placed")) {
+                     "RETRY_INITIAL_MS", "10", "SEND_TIMEOUT_MS", ProducerTest.SEND_TIMEOUT_MS), "--once", "order.placed")) {
             assertThat(producer.awaitExit(WAIT)).isZero();
             var attempts = sink.received();
             assertThat(attempts).hasSize(2);
