@@ -3,6 +3,7 @@ package dev.knative.demo;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,13 +50,18 @@ final class ScriptProcess implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of(System.getProperty("launcher", REPO.resolve("scripts/jbang").toString()),
                 REPO.resolve(script).toString()));
         command.addAll(List.of(args));
+        return run(Path.of(script).getFileName().toString(), command, env);
+    }
+
+    /** Any command (a script of scripts/, say), run like the programs: from the repository root, output collected. */
+    static ScriptProcess run(String name, List<String> command, Map<String, String> env) {
         ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile());
         isolate(builder.environment(), env);
         try {
             Path logs = Files.createDirectories(REPO.resolve("tests/target/process-logs"));
-            String name = Path.of(script).getFileName() + "-" + SEQUENCE.incrementAndGet();
-            Path stdout = logs.resolve(name + ".stdout");
-            Path stderr = logs.resolve(name + ".stderr");
+            String file = name + "-" + SEQUENCE.incrementAndGet();
+            Path stdout = logs.resolve(file + ".stdout");
+            Path stderr = logs.resolve(file + ".stderr");
             builder.redirectOutput(stdout.toFile()).redirectError(stderr.toFile());
             return new ScriptProcess(builder.start(), stdout, stderr);
         } catch (IOException e) {
@@ -182,9 +188,34 @@ final class ScriptProcess implements AutoCloseable {
         return process.pid();
     }
 
+    ProcessHandle handle() {
+        return process.toHandle();
+    }
+
     /** SIGTERM, as the kubelet sends it. */
     void terminate() {
         process.destroy();
+    }
+
+    /** SIGINT, as Ctrl-C in a terminal sends it. */
+    void interrupt() {
+        try {
+            Process kill = new ProcessBuilder("kill", "-INT", String.valueOf(process.pid())).inheritIO().start();
+            if (kill.waitFor() != 0) throw new AssertionError("kill -INT " + process.pid() + " failed");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted", e);
+        }
+    }
+
+    String stderr() {
+        try {
+            return Files.readString(stderr);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     int awaitExit(Duration timeout) {
@@ -233,6 +264,8 @@ final class ScriptProcess implements AutoCloseable {
 
     @Override
     public void close() {
+        // A launcher still compiling, or a script's own programs, must not outlive a test that failed half-way.
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
         if (process.isAlive()) {
             process.destroyForcibly();
             try {
