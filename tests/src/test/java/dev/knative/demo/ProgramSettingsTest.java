@@ -78,7 +78,7 @@ class ProgramSettingsTest {
                                                              List<String> args, String names) {
         try (ScriptProcess run = ScriptProcess.start(program, env, args.toArray(String[]::new))) {
             assertThat(run.awaitExit(WAIT)).as(run.describe()).isEqualTo(2);
-            List<String> errors = programLines(run.stderrText());
+            List<String> errors = programLines(run.stderr());
             assertThat(errors).as(run.describe()).singleElement().satisfies(line -> {
                 assertThat(line).startsWith(program.replace(".java", "") + ": ").contains(names);
                 if (line.contains("is not valid")) assertThat(line).contains("expected ");
@@ -161,7 +161,7 @@ class ProgramSettingsTest {
                 "JBANG_CACHE_DIR", cache.toString(), "LANG", "", "LC_ALL", "", "LC_CTYPE", ""));
         try (ScriptProcess run = ScriptProcess.start(program, env, "--help")) {
             assertThat(run.awaitExit(WAIT)).as(run.describe()).isZero();
-            assertThat(run.stderrText()).doesNotContain("unmappable character").contains("Building jar");
+            assertThat(run.stderr()).doesNotContain("unmappable character").contains("Building jar");
         }
     }
 

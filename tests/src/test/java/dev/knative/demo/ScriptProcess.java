@@ -210,6 +210,7 @@ final class ScriptProcess implements AutoCloseable {
         }
     }
 
+    /** Everything the program wrote to stderr so far. */
     String stderr() {
         try {
             return Files.readString(stderr);
@@ -235,15 +236,6 @@ final class ScriptProcess implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new AssertionError("interrupted", e);
-        }
-    }
-
-    /** Everything the program wrote to stderr so far. */
-    String stderrText() {
-        try {
-            return Files.readString(stderr);
-        } catch (IOException e) {
-            throw new AssertionError("stderr unreadable: " + stderr, e);
         }
     }
 
