@@ -1,0 +1,133 @@
+package dev.knative.demo.manifests;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.knative.demo.support.Kustomize;
+import dev.knative.demo.support.Manifests;
+import dev.knative.demo.support.NetworkPolicies;
+import dev.knative.demo.support.NetworkPolicies.Endpoint;
+import io.fabric8.kubernetes.api.model.ContainerPort;
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Who may talk to whom, decided from the rendered NetworkPolicies: everything is denied except
+ * the paths the event flow and the JBang boot need.
+ */
+public class ManifestNetworkPolicyTest {
+
+    private static final String KNATIVE = "knative-eventing";
+    // Pod labels of Knative Eventing knative-v1.22.2 (config/brokers/mt-channel-broker/deployments/,
+    // config/channels/in-memory-channel/deployments/dispatcher.yaml).
+    private static final Endpoint BROKER_INGRESS = Endpoint.pod(KNATIVE, Map.of("eventing.knative.dev/brokerRole", "ingress"));
+    private static final Endpoint BROKER_FILTER = Endpoint.pod(KNATIVE, Map.of("eventing.knative.dev/brokerRole", "filter"));
+    private static final Endpoint IMC_DISPATCHER = Endpoint.pod(KNATIVE, Map.of(
+            "messaging.knative.dev/channel", "in-memory-channel", "messaging.knative.dev/role", "dispatcher"));
+    // eventing-kafka-broker knative-v1.22.3 data-plane/config/, eventing-natss knative-v1.22.0 jetstream dispatcher.
+    private static final Endpoint KAFKA_BROKER_RECEIVER = Endpoint.pod(KNATIVE, Map.of("app", "kafka-broker-receiver"));
+    private static final Endpoint KAFKA_BROKER_DISPATCHER = Endpoint.pod(KNATIVE, Map.of("app", "kafka-broker-dispatcher"));
+    private static final Endpoint KAFKA_CHANNEL_DISPATCHER = Endpoint.pod(KNATIVE, Map.of("app", "kafka-channel-dispatcher"));
+    private static final Endpoint JETSTREAM_DISPATCHER = Endpoint.pod(KNATIVE, Map.of(
+            "messaging.knative.dev/channel", "nats-jetstream-channel", "messaging.knative.dev/role", "dispatcher"));
+    private static final Endpoint KUBE_DNS = Endpoint.pod("kube-system", Map.of("k8s-app", "kube-dns"));
+    private static final Endpoint SOMEWHERE_ON_THE_INTERNET = Endpoint.external("151.101.128.209");
+    private static final int HTTP = 8080;
+
+    private final Manifests manifests = Kustomize.repository();
+    private final NetworkPolicies policies = policiesOf(manifests);
+    private final Endpoint producer = workload(manifests, "producer");
+    private final Endpoint consumer = workload(manifests, "consumer");
+    private final Endpoint deadLetter = workload(manifests, "dead-letter");
+
+    @Test
+    void theNamespaceDeniesAllIngressAndEgressByDefault() {
+        assertThat(manifests.all(NetworkPolicy.class)).anySatisfy(policy -> {
+            assertThat(policy.getSpec().getPodSelector().getMatchLabels()).isNullOrEmpty();
+            assertThat(policy.getSpec().getPodSelector().getMatchExpressions()).isNullOrEmpty();
+            assertThat(policy.getSpec().getPolicyTypes()).containsExactlyInAnyOrder("Ingress", "Egress");
+            assertThat(policy.getSpec().getIngress()).isNullOrEmpty();
+            assertThat(policy.getSpec().getEgress()).isNullOrEmpty();
+        });
+        Endpoint stranger = Endpoint.pod(manifests.all(Namespace.class).get(0).getMetadata().getName(), Map.of("app", "stranger"));
+        assertThat(policies.allowsIngress(BROKER_FILTER, stranger, "TCP", HTTP)).isFalse();
+        assertThat(policies.allowsEgress(stranger, SOMEWHERE_ON_THE_INTERNET, "TCP", 443)).isFalse();
+    }
+
+    @Test
+    void theReceiversAcceptEventsOnlyFromTheBrokerFilterAndTheChannelDispatcher() {
+        for (Endpoint receiver : List.of(consumer, deadLetter)) {
+            assertThat(policies.allowsIngress(BROKER_FILTER, receiver, "TCP", HTTP)).as("filter → %s", receiver.podLabels()).isTrue();
+            assertThat(policies.allowsIngress(IMC_DISPATCHER, receiver, "TCP", HTTP)).as("dispatcher → %s", receiver.podLabels()).isTrue();
+            assertThat(policies.allowsIngress(BROKER_FILTER, receiver, "TCP", 9090)).as("another port").isFalse();
+            assertThat(policies.allowsIngress(BROKER_INGRESS, receiver, "TCP", HTTP)).isFalse();
+            assertThat(policies.allowsIngress(Endpoint.pod("default", BROKER_FILTER.podLabels()), receiver, "TCP", HTTP))
+                    .as("a look-alike outside knative-eventing").isFalse();
+            assertThat(policies.allowsIngress(producer, receiver, "TCP", HTTP)).isFalse();
+        }
+        assertThat(policies.allowsIngress(BROKER_FILTER, producer, "TCP", HTTP)).as("nothing calls the producer").isFalse();
+    }
+
+    @Test
+    void theProducerMaySendOnlyToTheBrokerIngress() {
+        assertThat(policies.allowsEgress(producer, BROKER_INGRESS, "TCP", HTTP)).isTrue();
+        assertThat(policies.allowsEgress(producer, BROKER_FILTER, "TCP", HTTP)).isFalse();
+        assertThat(policies.allowsEgress(producer, consumer, "TCP", HTTP)).isFalse();
+        assertThat(policies.allowsEgress(consumer, BROKER_INGRESS, "TCP", HTTP)).as("the consumer sends nothing").isFalse();
+    }
+
+    @Test
+    void everyWorkloadMayResolveNamesAndDownloadOverHttpsOnly() {
+        for (Endpoint workload : List.of(producer, consumer, deadLetter)) {
+            assertThat(policies.allowsEgress(workload, KUBE_DNS, "UDP", 53)).as("DNS/UDP from %s", workload.podLabels()).isTrue();
+            assertThat(policies.allowsEgress(workload, KUBE_DNS, "TCP", 53)).as("DNS/TCP").isTrue();
+            assertThat(policies.allowsEgress(workload, Endpoint.pod("default", KUBE_DNS.podLabels()), "UDP", 53))
+                    .as("a look-alike DNS outside kube-system").isFalse();
+            assertThat(policies.allowsEgress(workload, SOMEWHERE_ON_THE_INTERNET, "TCP", 443)).as("HTTPS to an outside address").isTrue();
+            assertThat(policies.allowsEgress(workload, SOMEWHERE_ON_THE_INTERNET, "TCP", 80)).as("plain HTTP").isFalse();
+        }
+    }
+
+    @Test
+    void theKafkaBrokerComponentOpensTheKafkaDataPlanePaths(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "kafka-broker");
+        NetworkPolicies withKafka = policiesOf(rendered);
+
+        assertThat(withKafka.allowsEgress(workload(rendered, "producer"), KAFKA_BROKER_RECEIVER, "TCP", HTTP)).isTrue();
+        assertThat(withKafka.allowsIngress(KAFKA_BROKER_DISPATCHER, workload(rendered, "consumer"), "TCP", HTTP)).isTrue();
+        assertThat(withKafka.allowsIngress(KAFKA_BROKER_DISPATCHER, workload(rendered, "dead-letter"), "TCP", HTTP)).isTrue();
+    }
+
+    @Test
+    void theChannelComponentsLetTheirDispatcherDeliverRetriesAndDeadLetters(@TempDir Path temp) {
+        Map<String, Endpoint> dispatcherOf = Map.of("kafka-channel", KAFKA_CHANNEL_DISPATCHER, "nats-jetstream-channel", JETSTREAM_DISPATCHER);
+        dispatcherOf.forEach((component, dispatcher) -> {
+            Manifests rendered = Kustomize.renderWithComponent(temp.resolve(component), component);
+            NetworkPolicies withChannel = policiesOf(rendered);
+            assertThat(withChannel.allowsIngress(dispatcher, workload(rendered, "dead-letter"), "TCP", HTTP)).as(component).isTrue();
+            assertThat(withChannel.allowsIngress(dispatcher, workload(rendered, "consumer"), "TCP", HTTP)).as(component).isTrue();
+            assertThat(policies.allowsIngress(dispatcher, deadLetter, "TCP", HTTP)).as("%s without the component", component).isFalse();
+        });
+    }
+
+
+    public static NetworkPolicies policiesOf(Manifests manifests) {
+        return new NetworkPolicies(manifests.all(NetworkPolicy.class), manifests.all(Namespace.class).get(0).getMetadata().getName());
+    }
+
+    /** The pods of a Deployment as the policies see them. */
+    public static Endpoint workload(Manifests manifests, String deployment) {
+        Deployment workload = manifests.one(Deployment.class, deployment);
+        Map<String, Integer> ports = workload.getSpec().getTemplate().getSpec().getContainers().stream()
+                .flatMap(container -> container.getPorts().stream())
+                .filter(port -> port.getName() != null)
+                .collect(Collectors.toMap(ContainerPort::getName, ContainerPort::getContainerPort));
+        return Endpoint.pod(workload.getMetadata().getNamespace(), Manifests.podLabels(workload), ports);
+    }
+}
