@@ -163,6 +163,25 @@ class BootPathTest {
     }
 
     @Test
+    void anEditedFileTheScriptIncludesIsBuiltAgainLikeAnEditedScript() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            Path script = script("Includes", "//SOURCES Word.java\n");
+            Files.writeString(script, Files.readString(script).replace("\"args \"", "Word.TEXT + \" \""));
+            Path included = script.resolveSibling("Word.java");
+            Files.writeString(included, "class Word { static final String TEXT = \"first\"; }\n");
+            assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("first ");
+
+            Map<String, String> noJBang = new java.util.HashMap<>(env);
+            noJBang.put("JBANG_JAVA_OPTIONS", "-XX:+NoSuchOptionOfThisTest");
+            Files.writeString(included, Files.readString(included).replace("first", "second"));
+            assertThat(runToEnd(noJBang, script)).as("an edited included file is built again, by JBang").isNotZero();
+            assertThat(stderr()).contains("NoSuchOptionOfThisTest");
+            assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("second ");
+        }
+    }
+
+    @Test
     void onJdk25TheProgramStartsFromAClassDataArchiveAndOutlivesOneCutShort() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             Map<String, String> env = isolatedEnvironment(mirror.url());
