@@ -177,9 +177,10 @@ class ContainerEndToEndTest {
     void hotUpdateServesTheNewCodeWhileTheProducersRetriesLoseNoEvent() throws Exception {
         Path script = repository.resolve("consumer.java");
         String code = Files.readString(script);
-        String logCall = "\"event\", line)";
+        String logCall = "\"event\", logFields(delivery, outcome, millis))";
         assertThat(code).as("the place the test edits").containsOnlyOnce(logCall);
-        Files.writeString(script, code.replace(logCall, "\"event\", line.put(\"revision\", \"hot-update\"))"));
+        Files.writeString(script, code.replace(logCall,
+                "\"event\", logFields(delivery, outcome, millis).put(\"revision\", \"hot-update\"))"));
         Manifests updated = render();
         assertThat(scriptConfigMap(updated, "consumer")).isNotEqualTo(scriptConfigMap(rendered, "consumer"));
         assertThat(scriptConfigMap(updated, "producer")).isEqualTo(scriptConfigMap(rendered, "producer"));
