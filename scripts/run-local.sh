@@ -53,14 +53,15 @@ get() {
 }
 
 # Starts a program with its output going through a follower (below). The program's own PID is what we
-# signal later: scripts/jbang replaces itself with the program's JVM.
+# signal later: scripts/jbang replaces itself with the program's JVM. Ctrl-C in a terminal reaches every
+# process of the group: the program ignores it, so that this script stops the two in order.
 start_program() {
   local name="$1"; shift
   mkfifo "$WORK/$name.out"
   : >"$WORK/$name.log"
   follow "$name" "$(get "$name" ready)" <"$WORK/$name.out" 3>&- &
   printf -v "${name}_follower" %s "$!"
-  "$ROOT/scripts/jbang" "$@" >"$WORK/$name.out" 2>&1 3>&- &
+  (trap '' INT; exec "$ROOT/scripts/jbang" "$@") >"$WORK/$name.out" 2>&1 3>&- &
   printf -v "${name}_pid" %s "$!"
   printf -v "${name}_state" starting
 }
@@ -68,9 +69,11 @@ start_program() {
 # Prints the program's lines with a [name] prefix and tells the main loop, through the events FIFO, when the
 # program has logged its ready line and when it has ended (closed its output). Until it is ready the lines are
 # read one by one, to spot that line and to keep them for a failure report; then sed passes on the rest at
-# full speed.
+# full speed. It ends with the program's output, never on a signal sent to the whole group: the script waits
+# for its "ended".
 follow() {
   local name="$1" ready="$2" line
+  trap '' INT TERM
   while IFS= read -r line || [[ -n "$line" ]]; do
     printf '[%s] %s\n' "$name" "$line"
     printf '%s\n' "$line" >>"$WORK/$name.log"

@@ -20,10 +20,13 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The README's "run it on your machine" command, scripts/run-local.sh, as a user runs it: the real programs on free
@@ -79,8 +82,21 @@ class RunLocalScriptTest {
         assertThat(leftInTmp()).isEmpty();
     }
 
-    @Test
-    void ctrlCStopsTheProducerFirstThenTheConsumerGracefullyAndLeavesNoProcessOrTemporaryFolder() throws IOException {
+    /** A terminal sends Ctrl-C's SIGINT to every process of the foreground group; `kill -INT` to the script alone. */
+    enum Interrupt {
+        TERMINAL_CTRL_C(ScriptProcess::interruptGroup), KILL_INT_TO_THE_SCRIPT(ScriptProcess::interrupt);
+
+        final Consumer<ScriptProcess> send;
+
+        Interrupt(Consumer<ScriptProcess> send) {
+            this.send = send;
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Interrupt.class)
+    void ctrlCStopsTheProducerFirstThenTheConsumerGracefullyAndLeavesNoProcessOrTemporaryFolder(Interrupt interrupt)
+            throws IOException {
         script = runLocal(Map.of("RATE", "20"));
         awaitBothRunning();
         script.awaitLog(printed("consumer", l -> "processed".equals(l.getString("outcome"))), BOTH_RUNNING);
@@ -88,7 +104,7 @@ class RunLocalScriptTest {
         assertThat(children).as("the two JVMs, among the script's helpers")
                 .filteredOn(p -> p.info().command().orElse("").endsWith("/java")).hasSize(2);
 
-        script.interrupt();
+        interrupt.send.accept(script);
 
         assertThat(script.awaitExit(STOPPED)).as(script.describe()).isEqualTo(130);
         assertThat(children).as("nothing the script started outlives it").noneMatch(ProcessHandle::isAlive);
@@ -138,9 +154,10 @@ class RunLocalScriptTest {
         env.put("CONSUMER_PORT", String.valueOf(consumerPort));
         env.put("PRODUCER_PORT", String.valueOf(producerPort));
         env.put("TMPDIR", tmp.toString());
-        // A shell ignores a SIGINT that was ignored when it started (a background job of a shell without job
-        // control, say): a terminal's shell would not start it so, and neither does this test.
-        List<String> command = new ArrayList<>(List.of("env", "--default-signal=INT",
+        // In a session of its own the script leads its process group, as a terminal's foreground job does. A shell
+        // cannot trap a SIGINT that was ignored when it started (a background job of a shell without job control,
+        // say): a terminal's shell does not start it so, and neither does this test.
+        List<String> command = new ArrayList<>(List.of("setsid", "env", "--default-signal=INT",
                 ScriptProcess.REPO.resolve("scripts/run-local.sh").toString()));
         command.addAll(List.of(args));
         return ScriptProcess.run("run-local.sh", command, env);

@@ -197,11 +197,22 @@ public final class ScriptProcess implements AutoCloseable {
         process.destroy();
     }
 
-    /** SIGINT, as Ctrl-C in a terminal sends it. */
+    /** SIGINT to the process alone, as `kill -INT PID` sends it. */
     public void interrupt() {
+        kill("-INT", String.valueOf(process.pid()));
+    }
+
+    /** SIGINT to the process group the process leads (started through setsid), as Ctrl-C in a terminal sends it. */
+    public void interruptGroup() {
+        kill("-INT", "--", "-" + process.pid());
+    }
+
+    private static void kill(String... args) {
+        List<String> command = new ArrayList<>(List.of("kill"));
+        command.addAll(List.of(args));
         try {
-            Process kill = new ProcessBuilder("kill", "-INT", String.valueOf(process.pid())).inheritIO().start();
-            if (kill.waitFor() != 0) throw new AssertionError("kill -INT " + process.pid() + " failed");
+            Process kill = new ProcessBuilder(command).inheritIO().start();
+            if (kill.waitFor() != 0) throw new AssertionError(String.join(" ", command) + " failed");
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (InterruptedException e) {
