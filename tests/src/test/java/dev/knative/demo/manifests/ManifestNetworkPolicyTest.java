@@ -116,6 +116,40 @@ public class ManifestNetworkPolicyTest {
         });
     }
 
+    @Test
+    void theMavenMirrorComponentNarrowsTheBootEgressToTheMirrorNamedInItsOneSettingsFile(@TempDir Path temp) {
+        Path copy = Kustomize.copyOfRepository(temp);
+        Kustomize.enableComponent(copy, "maven-mirror");
+        Path settings = copy.resolve("k8s/components/maven-mirror/mirror.yaml");
+        String url = "http://nexus.artifacts.svc:8082/repository/central/";
+        Kustomize.write(settings, Kustomize.read(settings)
+                .replaceFirst("(?m)^  url: .*$", "  url: " + url)
+                .replaceFirst("(?m)^  namespace: .*$", "  namespace: artifacts")
+                .replaceFirst("(?m)^  app: .*$", "  app: nexus")
+                .replaceFirst("(?m)^  port: .*$", "  port: 8082"));
+        Manifests rendered = Kustomize.render(copy);
+        NetworkPolicies narrowed = policiesOf(rendered);
+        Endpoint mirror = Endpoint.pod("artifacts", Map.of("app.kubernetes.io/name", "nexus"));
+
+        for (String name : List.of("producer", "consumer", "dead-letter")) {
+            Endpoint workload = workload(rendered, name);
+            assertThat(narrowed.allowsEgress(workload, mirror, "TCP", 8082)).as("%s → the mirror's pods", name).isTrue();
+            assertThat(narrowed.allowsEgress(workload, SOMEWHERE_ON_THE_INTERNET, "TCP", 443)).as("%s → HTTPS anywhere", name).isFalse();
+            assertThat(narrowed.allowsEgress(workload, Endpoint.pod("artifacts", Map.of("app.kubernetes.io/name", "other")), "TCP", 8082))
+                    .as("%s → another pod beside the mirror", name).isFalse();
+            assertThat(narrowed.allowsEgress(workload, KUBE_DNS, "UDP", 53)).as("%s DNS", name).isTrue();
+            assertThat(rendered.one(Deployment.class, name).getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                    .as("MAVEN_REPO_URL of %s", name).anySatisfy(env -> {
+                        assertThat(env.getName()).isEqualTo("MAVEN_REPO_URL");
+                        assertThat(env.getValue()).isEqualTo(url);
+                    });
+        }
+        assertThat(rendered.json()).as("the settings object stays out of the cluster")
+                .noneMatch(object -> "maven-mirror".equals(object.at("/metadata/name").asText()));
+        assertThat(manifests.all(Deployment.class)).as("without the component: Maven Central, scripts/jbang's default")
+                .allSatisfy(d -> assertThat(d.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                        .noneMatch(env -> env.getName().equals("MAVEN_REPO_URL")));
+    }
 
     public static NetworkPolicies policiesOf(Manifests manifests) {
         return new NetworkPolicies(manifests.all(NetworkPolicy.class), manifests.all(Namespace.class).get(0).getMetadata().getName());

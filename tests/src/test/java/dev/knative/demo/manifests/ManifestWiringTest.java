@@ -2,6 +2,7 @@ package dev.knative.demo.manifests;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.knative.demo.support.KubernetesModels;
 import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
 import dev.knative.demo.support.ScriptDeclarations;
@@ -72,6 +73,21 @@ class ManifestWiringTest {
             assertThat(deadLetters.getMetadata().getName()).isEqualTo("dead-letter");
             assertThat(envOf(deploymentBehind(deadLetters), "CONSUMER_MODE")).isEqualTo("dead-letter");
         });
+    }
+
+    @Test
+    void theBrokerCarriesTheTriggersDeliveryPolicySoTheClusterDefaultIsNeverFilledIn(@TempDir Path temp) {
+        // Without spec.delivery, Knative's webhook copies in config-br-defaults (knative/eventing
+        // pkg/apis/eventing/v1/broker_defaults.go): 10 retries from PT0.2S unless the cluster says otherwise.
+        for (String component : Kustomize.componentNames()) {
+            Manifests rendered = Kustomize.renderWithComponent(temp.resolve(component), component);
+            assertThat(rendered.one(Broker.class, "default").getSpec().getDelivery()).as("Broker delivery with %s", component)
+                    .isEqualTo(rendered.triggerDelivery());
+        }
+        Broker broker = manifests.one(Broker.class, "default");
+        assertThat(broker.getSpec().getDelivery()).isEqualTo(manifests.triggerDelivery());
+        assertThat(serviceOf(broker.getSpec().getDelivery().getDeadLetterSink()).getMetadata().getName()).isEqualTo("dead-letter");
+        assertThat(KubernetesModels.unknownFields(broker)).as("fields the Broker model does not know").isEmpty();
     }
 
     @Test
@@ -172,6 +188,7 @@ class ManifestWiringTest {
         Manifests prefixed = Kustomize.render(temp.resolve("overlay"));
 
         Broker broker = prefixed.one(Broker.class, "blue-default");
+        assertThat(broker.getSpec().getDelivery().getDeadLetterSink().getRef().getName()).isEqualTo("blue-dead-letter");
         prefixed.one(ConfigMap.class, broker.getSpec().getConfig().getName());
         assertThat(prefixed.all(Trigger.class)).hasSize(manifests.all(Trigger.class).size()).allSatisfy(trigger -> {
             assertThat(trigger.getSpec().getBroker()).isEqualTo("blue-default");
