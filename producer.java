@@ -43,11 +43,16 @@ import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -57,6 +62,7 @@ import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -91,7 +97,12 @@ class producer {
 
     static final List<Setting> SETTINGS = List.of(
             Setting.of("K_SINK", "sink", null, "where events go; a SinkBinding injects it"),
-            Setting.of("BROKER_URL", null, null, "where events go when K_SINK and --sink are not set, else " + LOCAL_SINK),
+            Setting.of("BROKER_URL", null, null, "where events go when K_SINK and --sink are not set; none of them: "
+                    + LOCAL_SINK + " outside a pod, in a pod no events until the SinkBinding sets K_SINK"),
+            Setting.of("KUBERNETES_SERVICE_HOST", null, null,
+                    "set by Kubernetes in every pod: there, with no sink, wait for K_SINK"),
+            Setting.of("OIDC_TOKEN_FILE", "oidc-token-file", "/oidc/token",
+                    "sent as Authorization: Bearer whenever the file exists, read again when it changes"),
             Setting.of("K_CE_OVERRIDES", null, null, "{\"extensions\":{\"name\":\"value\"}} added to every event"),
             Setting.of("POD_NAMESPACE", null, "local", "namespace part of the source /apis/v1/namespaces/<ns>/pods/<pod>"),
             Setting.of("POD_NAME", null, "host name", "pod part of the source"),
@@ -118,18 +129,26 @@ class producer {
     record Config(URI sink, String sinkFrom, String source, Map<String, String> extensions, double rate,
                   List<String> mix, long count, JsonObject data, boolean structured, int port, int maxInFlight,
                   int maxBuffered, long sendTimeoutMs, long retryInitialMs, long retryMaxMs, long retryAfterMaxMs,
-                  int maxAttempts, long shutdownGraceMs) {
+                  int maxAttempts, long shutdownGraceMs, Path oidcTokenFile) {
 
         static Config from(Settings settings) {
             String sinkSetting = settings.isSet("K_SINK") ? "K_SINK" : settings.isSet("BROKER_URL") ? "BROKER_URL" : null;
-            URI sink = sinkSetting == null ? URI.create(LOCAL_SINK)
-                    : settings.check(sinkSetting, "an absolute http:// or https:// URL", Config::httpUrl);
+            // In a pod the SinkBinding sets K_SINK, possibly after the pod started: no sink there means wait for it.
+            boolean inPod = settings.isSet("KUBERNETES_SERVICE_HOST");
+            URI sink = sinkSetting != null ? settings.check(sinkSetting, "an absolute http:// or https:// URL", Config::httpUrl)
+                    : inPod ? null : URI.create(LOCAL_SINK);
             String pod = settings.isSet("POD_NAME") ? settings.text("POD_NAME") : hostname();
             boolean useInterval = settings.isSet("INTERVAL_MS") && !settings.fromFlag("RATE");
             double rate = useInterval ? 1000.0 / settings.number("INTERVAL_MS", 0, 86_400_000)
                     : settings.number("RATE", 0, 100_000);
             String once = settings.choice("--once", TYPES);
-            String sinkFrom = sinkSetting == null ? "default" : settings.fromFlag(sinkSetting) ? "--sink" : sinkSetting;
+            String sinkFrom = sinkSetting == null ? (inPod ? "none" : "default")
+                    : settings.fromFlag(sinkSetting) ? "--sink" : sinkSetting;
+            int port = once != null ? -1 : (int) settings.integer("PORT", 0, 65535);
+            if (sink != null && isOwnAddress(sink, port))
+                throw new BadSetting((sinkSetting == null ? "the default sink " + sink : sinkFrom + "='" + sink + "'")
+                        + " is this producer's own address (port " + port + "): set the Broker's address in K_SINK,"
+                        + " --sink or BROKER_URL, or another PORT");
             return new Config(sink, sinkFrom,
                     "/apis/v1/namespaces/" + settings.text("POD_NAMESPACE") + "/pods/" + pod,
                     Objects.requireNonNullElse(settings.check("K_CE_OVERRIDES", "{\"extensions\":{\"name\":\"value\",...}}",
@@ -141,7 +160,7 @@ class producer {
                     once != null ? 1 : settings.integer("COUNT", 0, Long.MAX_VALUE),
                     settings.check("--data", "a JSON object", JsonObject::new),
                     settings.choice("CE_MODE", List.of("binary", "structured")).equals("structured"),
-                    once != null ? -1 : (int) settings.integer("PORT", 0, 65535),
+                    port,
                     (int) settings.integer("MAX_IN_FLIGHT", 1, 10_000),
                     (int) settings.integer("MAX_BUFFERED", 1, 10_000_000),
                     settings.integer("SEND_TIMEOUT_MS", 1, 3_600_000),
@@ -149,7 +168,16 @@ class producer {
                     settings.integer("RETRY_MAX_MS", 1, 3_600_000),
                     settings.integer("RETRY_AFTER_MAX_MS", 0, 3_600_000),
                     once != null && !settings.isSet("MAX_ATTEMPTS") ? 5 : (int) settings.integer("MAX_ATTEMPTS", 0, 1_000_000),
-                    settings.integer("SHUTDOWN_GRACE_MS", 0, 3_600_000));
+                    settings.integer("SHUTDOWN_GRACE_MS", 0, 3_600_000),
+                    Path.of(settings.text("OIDC_TOKEN_FILE")));
+        }
+
+        // Loopback and the producer's own port: its events would come back to its probes. Names are not resolved.
+        private static boolean isOwnAddress(URI sink, int port) {
+            String host = sink.getHost().toLowerCase();
+            int sinkPort = sink.getPort() >= 0 ? sink.getPort() : "https".equals(sink.getScheme()) ? 443 : 80;
+            return sinkPort == port && (host.equals("localhost") || host.matches("127(\\.\\d+){3}")
+                    || host.equals("[::1]") || host.equals("0.0.0.0"));
         }
 
         private static URI httpUrl(String text) {
@@ -222,11 +250,14 @@ class producer {
     private long skipped;
     private long failures;
     private long ticker = -1;
+    private long waitingForSink = -1;
     private volatile boolean draining;
     private final Promise<Void> drained = Promise.promise();
+    private final BearerToken token;
 
     producer(Config config) {
         this.config = config;
+        this.token = new BearerToken(config.oidcTokenFile());
         this.vertx = Vertx.builder()
                 .with(new VertxOptions().setEventLoopPoolSize(1)
                         .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)))
@@ -265,7 +296,7 @@ class producer {
             log("warn", "no sink set (K_SINK, --sink, BROKER_URL)", new JsonObject().put("using", config.sink().toString()));
         producer app = new producer(config);
         app.start().onSuccess(port -> {
-            log("info", "started", new JsonObject().put("sink", config.sink().toString())
+            log("info", "started", new JsonObject().put("sink", Objects.toString(config.sink(), null))
                     .put("sink_from", config.sinkFrom()).put("port", port).put("rate", config.rate())
                     .put("source", config.source()).put("mode", config.structured() ? "structured" : "binary"));
             // SIGTERM/SIGINT run shutdown hooks; halt() then ends the JVM with the drain's own exit code.
@@ -287,7 +318,8 @@ class producer {
             started = System.nanoTime();
             // Ticks catch up with the clock, so the rate holds whatever the timer's jitter.
             long period = Math.max(1, Math.min(100, (long) (1000 / config.rate())));
-            ticker = vertx.setPeriodic(0, period, id -> tick());
+            if (config.sink() != null) ticker = vertx.setPeriodic(0, period, id -> tick());
+            else waitForSink();
             if (config.port() < 0) ready.complete(-1);
             else serveHealthAndMetrics().onComplete(ready);
         });
@@ -297,11 +329,18 @@ class producer {
     private Future<Integer> serveHealthAndMetrics() {
         Router router = Router.router(vertx);
         router.get("/healthz").handler(ctx -> ctx.response().end("ok"));
-        router.get("/readyz").handler(ctx -> ctx.response().setStatusCode(draining ? 503 : 200)
-                .end(draining ? "draining" : "ready"));
+        router.get("/readyz").handler(ctx -> ctx.response().setStatusCode(draining || config.sink() == null ? 503 : 200)
+                .end(draining ? "draining" : config.sink() == null ? "waiting for K_SINK" : "ready"));
         router.get("/metrics").handler(ctx -> ctx.response()
                 .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape()));
         return vertx.createHttpServer().requestHandler(router).listen(config.port()).map(s -> s.actualPort());
+    }
+
+    // A pod started before its SinkBinding had the Broker's address: the SinkBinding sets K_SINK in the Deployment
+    // once it has one, and that rolls a new pod. Until then this one generates nothing and is not ready.
+    private void waitForSink() {
+        waitingForSink = vertx.setPeriodic(0, 30_000, id -> log("warn", "waiting for the SinkBinding to inject K_SINK",
+                new JsonObject().put("hint", "kubectl describe sinkbinding: the Deployment rolls once it is Ready")));
     }
 
     // ---- The send path: one direction of flow on one event loop, no locks ----
@@ -375,8 +414,11 @@ class producer {
         int attempt = ++outgoing.attempts;
         inFlight.incrementAndGet();
         String traceparent = String.valueOf(outgoing.event.getExtension("traceparent"));
-        var writer = VertxMessageFactory.createWriter(client.postAbs(config.sink().toString())
-                .timeout(config.sendTimeoutMs()).putHeader("traceparent", traceparent));
+        var request = client.postAbs(config.sink().toString()).timeout(config.sendTimeoutMs())
+                .putHeader("traceparent", traceparent);
+        String authorization = token.header();
+        if (authorization != null) request.putHeader("Authorization", authorization);
+        var writer = VertxMessageFactory.createWriter(request);
         Future<HttpResponse<Buffer>> response = config.structured()
                 ? writer.writeStructured(outgoing.event, JsonFormat.CONTENT_TYPE)
                 : writer.writeBinary(outgoing.event);
@@ -464,6 +506,7 @@ class producer {
         context.runOnContext(v -> {
             draining = true;
             stopGenerating();
+            vertx.cancelTimer(waitingForSink);
             log("info", "draining", new JsonObject().put("buffered", held.size()).put("in_flight", inFlight.get()));
             long timer = vertx.setTimer(Math.max(1, config.shutdownGraceMs()), t -> drained.tryComplete());
             pump();
@@ -486,6 +529,45 @@ class producer {
     }
 
     // ---- Helpers ----
+
+    /**
+     * The token a SinkBinding mounts at /oidc/token when Knative's authentication-oidc feature is on; the Broker then
+     * answers 401 without it. Tokens rotate, so the file is read again whenever it changes: a stat per request of a
+     * small file on a memory volume, cheap enough for the event loop.
+     */
+    static final class BearerToken {
+        private final Path file;
+        private List<Object> version;
+        private String header;
+
+        BearerToken(Path file) {
+            this.file = file;
+        }
+
+        String header() {
+            try {
+                BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+                // Kubernetes swaps a new file in (a new inode), an editor may write in place: either changes the version.
+                List<Object> current = Arrays.asList(attributes.fileKey(), attributes.lastModifiedTime(), attributes.size());
+                if (!current.equals(version)) {
+                    String text = Files.readString(file).strip();
+                    header = text.isEmpty() ? null : "Bearer " + text;
+                    version = current;
+                    log("info", "oidc token read", new JsonObject().put("file", file.toString()).put("empty", text.isEmpty()));
+                }
+            } catch (NoSuchFileException absent) {
+                version = null;
+                header = null;
+            } catch (IOException e) {
+                // Said once per failure, not once per event: without the token the Broker answers 401.
+                if (!List.of(e.toString()).equals(version))
+                    log("error", "oidc token unreadable", new JsonObject().put("file", file.toString()).put("error", e.toString()));
+                version = List.of(e.toString());
+                header = null;
+            }
+            return header;
+        }
+    }
 
     private Counter counter(String name, String... tags) {
         return counters.computeIfAbsent(name + String.join(",", tags),

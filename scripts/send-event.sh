@@ -35,6 +35,9 @@ label, so the NetworkPolicies that let the producer reach the Broker let it thro
 
 Environment: NAMESPACE (knative-demo), KUBECTL (kubectl), CURL_IMAGE ($CURL_IMAGE),
 WAIT_TIMEOUT (120s, for the Broker to be ready and for the pod to start).
+
+With Knative's authentication-oidc feature enabled the Broker takes only events with a token,
+which the curl pod does not have: the script then stops and says how to send from the producer.
 EOF
 }
 
@@ -91,6 +94,22 @@ overrides() {
 EOF
 }
 
+# Knative gives a Broker an audience exactly when its authentication-oidc feature is enabled; the
+# ingress then answers 401 to a request without a token for it, and a curl pod has none.
+refuse_if_a_token_is_required() {
+  local audience
+  audience="$("$KUBECTL" get broker "$BROKER" --namespace "$NAMESPACE" --output 'jsonpath={.status.address.audience}')"
+  [[ -n "$audience" ]] || return 0
+  cat >&2 <<EOF
+error: broker/$BROKER accepts only events with an OIDC token for audience $audience: Knative's
+authentication-oidc feature is enabled (config-features in knative-eventing), and this script's
+curl pod has no token. Send the event from the producer, whose SinkBinding mounts one:
+  kubectl --namespace $NAMESPACE exec deployment/producer -- sh /opt/boot/jbang /opt/app/producer.java --once $TYPE
+(add --data JSON for your own data), or set authentication-oidc to "disabled" to use this script.
+EOF
+  exit 1
+}
+
 main() {
   parse_args "$@"
   ID="${ID:-$(new_id)}"
@@ -102,6 +121,8 @@ main() {
   "$KUBECTL" wait broker "$BROKER" --namespace "$NAMESPACE" --for condition=Ready --timeout "$WAIT_TIMEOUT"
   url="$("$KUBECTL" get broker "$BROKER" --namespace "$NAMESPACE" --output 'jsonpath={.status.address.url}')"
   [[ -n "$url" ]] || { echo "error: broker/$BROKER has no status.address.url" >&2; exit 1; }
+  refuse_if_a_token_is_required
+
 
   # A pod of an interrupted earlier run with the same id would block the name.
   "$KUBECTL" delete pod "$pod" --namespace "$NAMESPACE" --ignore-not-found --wait --timeout "$WAIT_TIMEOUT"

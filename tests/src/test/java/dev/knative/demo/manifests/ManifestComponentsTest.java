@@ -7,7 +7,14 @@ import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.Trigger;
+import io.fabric8.knative.eventing.v1alpha1.EventPolicy;
+import io.fabric8.knative.eventing.v1alpha1.EventPolicyFromReference;
+import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecFrom;
+import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecTo;
+import io.fabric8.knative.eventing.v1alpha1.EventPolicyToReference;
+import io.fabric8.knative.sources.v1.SinkBinding;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -23,7 +30,8 @@ class ManifestComponentsTest {
     void everyComponentIsListedCommentedOutInTheRootKustomizationAndHasAReadme() {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
-        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("kafka-broker", "kafka-channel", "maven-mirror", "monitoring", "nats-jetstream-channel", "tracing");
+        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("kafka-broker", "kafka-channel", "maven-mirror", "monitoring",
+                "nats-jetstream-channel", "security", "tracing");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
@@ -62,6 +70,57 @@ class ManifestComponentsTest {
         assertThat(kafka.getData()).containsKeys("bootstrap.servers", "default.topic.partitions", "default.topic.replication.factor");
         assertThat(rendered.find(ConfigMap.class, "broker-channel-config")).as("the unused channel template is gone").isEmpty();
         assertThat(rendered.all(Trigger.class)).isEqualTo(Kustomize.repository().all(Trigger.class));
+    }
+
+    @Test
+    void theSecurityComponentLetsOnlyTheProducersIdentitySendToTheBroker(@TempDir Path temp) {
+        assertOnlyTheProducerMaySendToTheBroker(Kustomize.renderWithComponent(temp, "security"));
+    }
+
+    @Test
+    void theSecurityComponentStaysWiredUnderANamePrefix(@TempDir Path temp) {
+        Path copy = Kustomize.copyOfRepository(temp);
+        Kustomize.enableComponent(copy, "security");
+        Path kustomization = copy.resolve("kustomization.yaml");
+        Kustomize.write(kustomization, Kustomize.read(kustomization) + "namePrefix: blue-\n");
+
+        Manifests rendered = Kustomize.render(copy);
+
+        assertThat(rendered.one(EventPolicy.class, "blue-producer-to-broker").getSpec().getFrom())
+                .extracting(from -> from.getRef().getName()).containsExactly("blue-producer");
+        assertOnlyTheProducerMaySendToTheBroker(rendered);
+    }
+
+    /**
+     * One EventPolicy, valid for Knative's schema: to the Broker the producer's SinkBinding points at, from that
+     * SinkBinding alone. Knative resolves it to the SinkBinding's OIDC ServiceAccount, whose token the producer
+     * sends (the pod's own ServiceAccount has none).
+     */
+    private static void assertOnlyTheProducerMaySendToTheBroker(Manifests rendered) {
+        rendered.json().stream().filter(o -> o.path("kind").asText().equals("EventPolicy"))
+                .forEach(ManifestSchemaTest::assertMatchesSchema);
+        assertThat(rendered.all(EventPolicy.class)).hasSize(1);
+        EventPolicy policy = rendered.all(EventPolicy.class).get(0);
+        SinkBinding binding = rendered.all(SinkBinding.class).get(0);
+        assertThat(rendered.all(SinkBinding.class)).hasSize(1);
+        Deployment producer = rendered.one(Deployment.class, binding.getSpec().getSubject().getName());
+        assertThat(producer.getMetadata().getLabels()).containsEntry("app.kubernetes.io/component", "producer");
+        String broker = binding.getSpec().getSink().getRef().getName();
+        assertThat(rendered.one(Broker.class, broker).getMetadata().getNamespace()).isEqualTo(policy.getMetadata().getNamespace());
+
+        assertThat(policy.getSpec().getTo()).singleElement().satisfies((EventPolicySpecTo to) -> {
+            assertThat(to.getSelector()).isNull();
+            EventPolicyToReference ref = to.getRef();
+            assertThat(ref.getApiVersion() + " " + ref.getKind() + " " + ref.getName()).isEqualTo("eventing.knative.dev/v1 Broker " + broker);
+        });
+        assertThat(policy.getSpec().getFrom()).singleElement().satisfies((EventPolicySpecFrom from) -> {
+            assertThat(from.getSub()).isNull();
+            EventPolicyFromReference ref = from.getRef();
+            assertThat(ref.getApiVersion() + " " + ref.getKind() + " " + ref.getName())
+                    .isEqualTo("sources.knative.dev/v1 SinkBinding " + binding.getMetadata().getName());
+            assertThat(ref.getNamespace()).as("defaults to the policy's own").isNull();
+        });
+        assertThat(policy.getSpec().getFilters()).isNullOrEmpty();
     }
 
 }

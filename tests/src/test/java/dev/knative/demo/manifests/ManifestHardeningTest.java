@@ -83,7 +83,7 @@ class ManifestHardeningTest {
     @Test
     void everyContainerHasStartupReadinessAndLivenessProbesOnItsHttpPort() {
         forEachContainer((name, container) -> {
-            assertHttpProbe(name + " startupProbe", container.getStartupProbe(), "/readyz");
+            assertHttpProbe(name + " startupProbe", container.getStartupProbe(), "/healthz");
             assertHttpProbe(name + " readinessProbe", container.getReadinessProbe(), "/readyz");
             assertHttpProbe(name + " livenessProbe", container.getLivenessProbe(), "/healthz");
             Probe startup = container.getStartupProbe();

@@ -54,6 +54,15 @@ public class ManifestSchemaTest {
     }
 
     @Test
+    void theSchemaCheckRejectsAMisspelledEventPolicyField(@TempDir Path temp) {
+        ObjectNode policy = Kustomize.renderWithComponent(temp, "security").json().stream()
+                .filter(object -> object.path("kind").asText().equals("EventPolicy")).findFirst().orElseThrow().deepCopy();
+        ((ObjectNode) policy.at("/spec/from/0/ref")).put("nmae", "producer");
+
+        assertThatThrownBy(() -> assertMatchesSchema(policy)).hasMessageContaining("spec.from[0].ref").hasMessageContaining("nmae");
+    }
+
+    @Test
     void theSchemaCheckRejectsAnUnexpectedKind() {
         ObjectNode unexpected = rendered("Service", "consumer");
         unexpected.put("apiVersion", "serving.knative.dev/v1");

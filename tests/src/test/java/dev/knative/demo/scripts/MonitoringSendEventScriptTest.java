@@ -72,25 +72,27 @@ class MonitoringSendEventScriptTest {
                 "Waiting up to 120s for broker/default in namespace knative-demo to be ready\n",
                 "Sending user.created id=" + ID + " to " + BROKER_URL + " from pod " + POD + "\n");
         List<List<String>> calls = kubectl.calls();
-        assertThat(calls).hasSize(4);
+        assertThat(calls).hasSize(5);
         assertThat(calls.get(0)).containsExactly("wait", "broker", "default", "--namespace", "knative-demo",
                 "--for", "condition=Ready", "--timeout", "120s");
         assertThat(calls.get(1)).containsExactly("get", "broker", "default", "--namespace", "knative-demo",
                 "--output", "jsonpath={.status.address.url}");
-        assertThat(calls.get(2)).containsExactly("delete", "pod", POD, "--namespace", "knative-demo",
+        assertThat(calls.get(2)).containsExactly("get", "broker", "default", "--namespace", "knative-demo",
+                "--output", "jsonpath={.status.address.audience}");
+        assertThat(calls.get(3)).containsExactly("delete", "pod", POD, "--namespace", "knative-demo",
                 "--ignore-not-found", "--wait", "--timeout", "120s");
-        assertThat(withoutTime(calls.get(3))).containsExactly("run", POD, "--namespace", "knative-demo",
+        assertThat(withoutTime(calls.get(4))).containsExactly("run", POD, "--namespace", "knative-demo",
                 "--image", "curlimages/curl:8.21.0", "--restart", "Never", "--rm", "--stdin", "--quiet",
                 "--pod-running-timeout", "120s",
                 "--labels", "app.kubernetes.io/name=send-event,app.kubernetes.io/part-of=knative-eventing-demo,"
                         + "app.kubernetes.io/component=producer",
-                "--override-type", "strategic", "--overrides", calls.get(3).get(18),
+                "--override-type", "strategic", "--overrides", calls.get(4).get(18),
                 "--", "curl", "--silent", "--show-error", "--fail-with-body", "--max-time", "30",
                 "--header", "ce-specversion: 1.0", "--header", "ce-id: " + ID, "--header", "ce-type: user.created",
                 "--header", "ce-source: /apis/v1/namespaces/knative-demo/pods/" + POD,
                 "--header", "ce-time: " + TIME, "--header", "content-type: application/json",
                 "--data-binary", "@-", "--write-out", "broker answered HTTP %{http_code}\\n", BROKER_URL);
-        assertThat(kubectl.stdinOf(4)).startsWith("{\"user_id\":");
+        assertThat(kubectl.stdinOf(5)).startsWith("{\"user_id\":");
     }
 
     @Test
@@ -102,7 +104,7 @@ class MonitoringSendEventScriptTest {
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(kubectl.calls().get(0)).containsSequence("broker", "other", "--namespace", "blue").contains("30s");
-        assertThat(kubectl.calls().get(3)).containsSequence("--image", "mirror.example/curl:8.21.0")
+        assertThat(kubectl.calls().get(4)).containsSequence("--image", "mirror.example/curl:8.21.0")
                 .containsSequence("--pod-running-timeout", "30s")
                 .contains("ce-source: /apis/v1/namespaces/blue/pods/" + POD);
     }
@@ -111,7 +113,7 @@ class MonitoringSendEventScriptTest {
     void thePodMeetsTheRestrictedPodSecurityStandardAndOnlyTheProducersNetworkPoliciesLetItOut() {
         FakeKubectl kubectl = new FakeKubectl(fake);
         assertThat(kubectl.run(SCRIPT, Map.of(), "--id", ID).exitCode()).isZero();
-        Pod pod = podOf(kubectl.calls().get(3));
+        Pod pod = podOf(kubectl.calls().get(4));
         PodSpec spec = pod.getSpec();
         Container container = spec.getContainers().get(0);
 
@@ -161,6 +163,21 @@ class MonitoringSendEventScriptTest {
 
         assertThat(result.exitCode()).isNotZero();
         assertThat(result.output()).contains("message", "broker answered HTTP 400");
+    }
+
+    @Test
+    void withKnativesOidcAuthenticationItSendsNothingAndSaysHowToSendFromTheProducer() {
+        FakeKubectl kubectl = new FakeKubectl(fake).withOidcAuthentication();
+
+        Result result = kubectl.run(SCRIPT, Map.of(), "--type", "order.placed", "-n", "blue");
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("OIDC token", "eventing.knative.dev/broker/knative-demo/default",
+                        "authentication-oidc feature is enabled (config-features in knative-eventing)",
+                        "kubectl --namespace blue exec deployment/producer -- sh /opt/boot/jbang /opt/app/producer.java --once order.placed",
+                        "set authentication-oidc to \"disabled\"")
+                .doesNotContain("Sending");
+        assertThat(kubectl.calls()).hasSize(3).noneSatisfy(call -> assertThat(call.get(0)).isIn("run", "delete"));
     }
 
     @Test

@@ -35,7 +35,11 @@ public final class FakeKubectl {
               'wait broker')
                 [[ ! -e $dir/broker-not-ready ]] || { echo "error: timed out waiting for the condition on brokers/$3" >&2; exit 1; }
                 echo "broker.eventing.knative.dev/$3 condition met" ;;
-              'get broker') cat "$dir/broker-url" ;;
+              'get broker')
+                case "$*" in
+                  *audience*) [[ ! -e $dir/broker-audience ]] || cat "$dir/broker-audience" ;;
+                  *) cat "$dir/broker-url" ;;
+                esac ;;
               'delete pod') ;;
               'wait pod') echo 'pod/consumer-7d9f-abcde condition met' ;;
               'logs --namespace') echo '[pod/consumer-7d9f-abcde/app] {"msg":"event","outcome":"processed"}' ;;
@@ -66,6 +70,12 @@ public final class FakeKubectl {
 
     public FakeKubectl withBrokerUrl(String url) {
         Kustomize.write(dir.resolve("broker-url"), url);
+        return this;
+    }
+
+    /** As Knative with authentication-oidc enabled: the Broker has an audience, tokens for it are required. */
+    public FakeKubectl withOidcAuthentication() {
+        Kustomize.write(dir.resolve("broker-audience"), "eventing.knative.dev/broker/knative-demo/default");
         return this;
     }
 

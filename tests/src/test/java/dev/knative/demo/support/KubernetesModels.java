@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.introspect.AnnotatedMember;
 import com.fasterxml.jackson.databind.introspect.BeanPropertyDefinition;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.Trigger;
+import io.fabric8.knative.eventing.v1alpha1.EventPolicy;
 import io.fabric8.knative.messaging.v1.InMemoryChannel;
 import io.fabric8.knative.sources.v1.SinkBinding;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -47,6 +48,7 @@ public final class KubernetesModels {
             Map.entry("networking.k8s.io/v1/NetworkPolicy", NetworkPolicy.class),
             Map.entry("eventing.knative.dev/v1/Broker", Broker.class),
             Map.entry("eventing.knative.dev/v1/Trigger", Trigger.class),
+            Map.entry("eventing.knative.dev/v1alpha1/EventPolicy", EventPolicy.class),
             Map.entry("sources.knative.dev/v1/SinkBinding", SinkBinding.class),
             Map.entry("monitoring.coreos.com/v1/PodMonitor", PodMonitor.class),
             Map.entry("monitoring.coreos.com/v1/PrometheusRule", PrometheusRule.class),
