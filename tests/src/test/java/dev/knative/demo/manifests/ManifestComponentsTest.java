@@ -23,7 +23,7 @@ class ManifestComponentsTest {
     void everyComponentIsListedCommentedOutInTheRootKustomizationAndHasAReadme() {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
-        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("kafka-broker", "kafka-channel", "monitoring", "nats-jetstream-channel", "tracing");
+        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("kafka-broker", "kafka-channel", "monitoring", "nats-jetstream-channel", "tls", "tracing");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
