@@ -43,6 +43,7 @@ import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -59,6 +60,8 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -107,12 +110,17 @@ class consumer {
             Setting.of("MAX_BODY_BYTES", "max-body-bytes", "262144", "larger requests are answered 413"),
             Setting.of("DRAIN_DELAY_MS", "drain-delay-ms", "0", "after SIGTERM, keep serving this long while endpoints update"),
             Setting.of("SHUTDOWN_GRACE_MS", "shutdown-grace-ms", "20000", "longest wait for in-flight events after the drain delay"),
-            Setting.of("EVENT_LOOPS", "event-loops", "1", "Vert.x event-loop threads, one HTTP server each"));
+            Setting.of("EVENT_LOOPS", "event-loops", "1", "Vert.x event-loop threads, one HTTP server each"),
+            Setting.of("TLS_CERT_FILE", "tls-cert-file", null, "PEM certificate (chain): serve HTTPS on PORT instead of HTTP; needs TLS_KEY_FILE"),
+            Setting.of("TLS_KEY_FILE", "tls-key-file", null, "PEM private key (PKCS#8 or PKCS#1) of TLS_CERT_FILE"));
 
     /** The checked settings this consumer runs with. */
     record Config(int port, String pod, boolean deadLetterMode, long processingMs, double failureRate,
-                  int dedupeWindow, long maxBodyBytes, long drainDelayMs, long shutdownGraceMs, int eventLoops) {
+                  int dedupeWindow, long maxBodyBytes, long drainDelayMs, long shutdownGraceMs, int eventLoops,
+                  String tlsCertFile, String tlsKeyFile) {
         static Config from(Settings settings) {
+            if (settings.isSet("TLS_CERT_FILE") != settings.isSet("TLS_KEY_FILE"))
+                throw new BadSetting("TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither");
             return new Config(
                     (int) settings.integer("PORT", 0, 65535),
                     settings.isSet("POD_NAME") ? settings.text("POD_NAME") : hostname(),
@@ -127,7 +135,14 @@ class consumer {
                     settings.integer("MAX_BODY_BYTES", 1, Integer.MAX_VALUE),
                     settings.integer("DRAIN_DELAY_MS", 0, 3_600_000),
                     settings.integer("SHUTDOWN_GRACE_MS", 0, 3_600_000),
-                    (int) settings.integer("EVENT_LOOPS", 1, 256));
+                    (int) settings.integer("EVENT_LOOPS", 1, 256),
+                    settings.check("TLS_CERT_FILE", "a readable PEM file", Config::readable),
+                    settings.check("TLS_KEY_FILE", "a readable PEM file", Config::readable));
+        }
+
+        private static String readable(String path) {
+            if (!Files.isReadable(Path.of(path))) throw new IllegalArgumentException("not readable");
+            return path;
         }
 
         private static String hostname() {
@@ -263,6 +278,11 @@ class consumer {
         }
         HttpServerOptions options = new HttpServerOptions().setCompressionSupported(false)
                 .setMaxHeaderSize(16 * 1024).setIdleTimeout(60);
+        // Knative's transport-encryption: the broker filter and the channel dispatcher call an https subscriber.
+        // The files are read once, at start: a renewed certificate takes effect with the next pod.
+        if (config.tlsCertFile() != null)
+            options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.tlsCertFile())
+                    .setKeyPath(config.tlsKeyFile()));
         // One server per event loop on the same port: Vert.x spreads the connections over them. It shares a port
         // only when asked for the same number, so "any free port" (0) is settled before the servers listen.
         int requested = config.port() == 0 && config.eventLoops() > 1 ? freePort() : config.port();
@@ -278,6 +298,7 @@ class consumer {
                 }, new DeploymentOptions().setInstances(config.eventLoops()))
                 .map(deployment -> actualPort.get())
                 .onSuccess(port -> log("info", "listening", new JsonObject().put("port", port)
+                        .put("scheme", config.tlsCertFile() != null ? "https" : "http")
                         .put("mode", config.deadLetterMode() ? "dead-letter" : "events")
                         .put("event_loops", config.eventLoops()).put("pod", config.pod())));
     }

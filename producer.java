@@ -35,12 +35,14 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.TrustOptions;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.io.ByteArrayInputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -53,6 +55,11 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -76,6 +83,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
 
 /**
  * The producer end of the event flow: it generates events at a steady rate and delivers each to the sink (the
@@ -104,6 +115,7 @@ class producer {
             Setting.of("OIDC_TOKEN_FILE", "oidc-token-file", "/oidc/token",
                     "sent as Authorization: Bearer whenever the file exists, read again when it changes"),
             Setting.of("K_CE_OVERRIDES", null, null, "{\"extensions\":{\"name\":\"value\"}} added to every event"),
+            Setting.of("K_CA_CERTS", null, null, "PEM certificates trusted for an https sink, besides the JDK's; a SinkBinding injects them"),
             Setting.of("POD_NAMESPACE", null, "local", "namespace part of the source /apis/v1/namespaces/<ns>/pods/<pod>"),
             Setting.of("POD_NAME", null, "host name", "pod part of the source"),
             Setting.of("PORT", "port", "8081", "HTTP port of /healthz, /readyz, /metrics (0: any free port)"),
@@ -129,7 +141,7 @@ class producer {
     record Config(URI sink, String sinkFrom, String source, Map<String, String> extensions, double rate,
                   List<String> mix, long count, JsonObject data, boolean structured, int port, int maxInFlight,
                   int maxBuffered, long sendTimeoutMs, long retryInitialMs, long retryMaxMs, long retryAfterMaxMs,
-                  int maxAttempts, long shutdownGraceMs, Path oidcTokenFile) {
+                  int maxAttempts, long shutdownGraceMs, Path oidcTokenFile, List<X509Certificate> caCerts) {
 
         static Config from(Settings settings) {
             String sinkSetting = settings.isSet("K_SINK") ? "K_SINK" : settings.isSet("BROKER_URL") ? "BROKER_URL" : null;
@@ -169,7 +181,9 @@ class producer {
                     settings.integer("RETRY_AFTER_MAX_MS", 0, 3_600_000),
                     once != null && !settings.isSet("MAX_ATTEMPTS") ? 5 : (int) settings.integer("MAX_ATTEMPTS", 0, 1_000_000),
                     settings.integer("SHUTDOWN_GRACE_MS", 0, 3_600_000),
-                    Path.of(settings.text("OIDC_TOKEN_FILE")));
+                    Path.of(settings.text("OIDC_TOKEN_FILE")),
+                    Objects.requireNonNullElse(settings.check("K_CA_CERTS", "PEM certificates (-----BEGIN CERTIFICATE-----)",
+                            Config::certificates), List.of()));
         }
 
         // Loopback and the producer's own port: its events would come back to its probes. Names are not resolved.
@@ -185,6 +199,18 @@ class producer {
             if (uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())))
                 throw new IllegalArgumentException("not an http(s) URL");
             return uri;
+        }
+
+        private static List<X509Certificate> certificates(String pem) {
+            try {
+                List<X509Certificate> certificates = CertificateFactory.getInstance("X.509")
+                        .generateCertificates(new ByteArrayInputStream(pem.trim().getBytes(StandardCharsets.US_ASCII)))
+                        .stream().map(X509Certificate.class::cast).toList();
+                if (certificates.isEmpty()) throw new IllegalArgumentException("no certificate");
+                return certificates;
+            } catch (CertificateException e) {
+                throw new IllegalArgumentException(e);
+            }
         }
 
         private static List<String> mix(String spec) {
@@ -264,14 +290,34 @@ class producer {
                 .withMetrics(new MicrometerMetricsFactory(registry))
                 .build();
         this.context = vertx.getOrCreateContext();
-        this.client = WebClient.create(vertx, new WebClientOptions().setKeepAlive(true)
-                .setConnectTimeout((int) config.sendTimeoutMs()), new PoolOptions().setHttp1MaxSize(config.maxInFlight()));
+        WebClientOptions options = new WebClientOptions().setKeepAlive(true).setConnectTimeout((int) config.sendTimeoutMs());
+        if (!config.caCerts().isEmpty()) options.setTrustOptions(trusting(config.caCerts()));
+        this.client = WebClient.create(vertx, options, new PoolOptions().setHttp1MaxSize(config.maxInFlight()));
         CloudEventBuilder builder = CloudEventBuilder.v1().withSource(URI.create(config.source()))
                 .withDataContentType("application/json");
         config.extensions().forEach(builder::withExtension);
         this.template = builder;
         registry.gauge("producer.buffered.events", buffered);
         registry.gauge("producer.in.flight", inFlight);
+    }
+
+    /** K_CA_CERTS adds to the JDK's trust store, as Knative's own senders add it to the system pool; it replaces nothing. */
+    static TrustOptions trusting(List<X509Certificate> caCerts) {
+        try {
+            TrustManagerFactory jdk = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            jdk.init((KeyStore) null);
+            List<X509Certificate> trusted = new ArrayList<>(caCerts);
+            for (TrustManager manager : jdk.getTrustManagers())
+                if (manager instanceof X509TrustManager x509) trusted.addAll(List.of(x509.getAcceptedIssuers()));
+            KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+            store.load(null, null);
+            for (int i = 0; i < trusted.size(); i++) store.setCertificateEntry("ca-" + i, trusted.get(i));
+            TrustManagerFactory both = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            both.init(store);
+            return TrustOptions.wrap(both);
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalStateException("cannot build the trust store: " + e.getMessage(), e);
+        }
     }
 
     // Vert.x registers a few of its gauges twice; Micrometer's warning about that is noise, not a problem.
@@ -444,7 +490,7 @@ class producer {
         }
         boolean retryable = status == 0 || status == 404 || status == 408 || status == 409 || status == 429
                 || status >= 500;
-        String reason = result.succeeded() ? result.result().bodyAsString() : String.valueOf(result.cause().getMessage());
+        String reason = result.succeeded() ? result.result().bodyAsString() : failure(result.cause());
         if (!retryable || (config.maxAttempts() > 0 && attempt >= config.maxAttempts())) {
             release(outgoing);
             failures++;
@@ -461,6 +507,13 @@ class producer {
             pending.addFirst(outgoing);
             pump();
         });
+    }
+
+    // A TLS failure says so, with the JDK's reason: Vert.x wraps it in a bare "Failed to create SSL connection".
+    private static String failure(Throwable cause) {
+        SSLException tls = null;
+        for (Throwable t = cause; t != null; t = t.getCause()) if (t instanceof SSLException e) tls = e;
+        return tls != null ? "TLS handshake with the sink failed: " + tls.getMessage() : String.valueOf(cause.getMessage());
     }
 
     // Exponential backoff with "equal jitter"; a server's Retry-After wins when it asks for longer.

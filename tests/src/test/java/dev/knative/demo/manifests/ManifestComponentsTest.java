@@ -31,7 +31,7 @@ class ManifestComponentsTest {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
         assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("kafka-broker", "kafka-channel", "maven-mirror", "monitoring",
-                "nats-jetstream-channel", "security", "tracing");
+                "nats-jetstream-channel", "security", "tls", "tracing");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
+import dev.knative.demo.support.CrdSchemas;
 import dev.knative.demo.support.KubernetesModels;
 import dev.knative.demo.support.Kustomize;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -63,6 +64,18 @@ public class ManifestSchemaTest {
     }
 
     @Test
+    void theCrdSchemaCheckRejectsAMisspelledCertificateFieldAndAValueOutsideItsEnum(@TempDir Path temp) {
+        ObjectNode certificate = (ObjectNode) Kustomize.renderWithComponent(temp, "tls").json().stream()
+                .filter(object -> object.path("kind").asText().equals("Certificate")).findFirst().orElseThrow().deepCopy();
+        ((ObjectNode) certificate.at("/spec")).put("dnsName", "consumer");
+        ((ObjectNode) certificate.at("/spec/privateKey")).put("encoding", "PKCS12");
+
+        assertThatThrownBy(() -> assertMatchesSchema(certificate))
+                .hasMessageContaining("$.spec.dnsName is not in the schema")
+                .hasMessageContaining("$.spec.privateKey.encoding is \"PKCS12\"");
+    }
+
+    @Test
     void theSchemaCheckRejectsAnUnexpectedKind() {
         ObjectNode unexpected = rendered("Service", "consumer");
         unexpected.put("apiVersion", "serving.knative.dev/v1");
@@ -72,6 +85,10 @@ public class ManifestSchemaTest {
 
     /** Reads the object into its model, then checks that nothing was unknown and nothing got lost. */
     public static void assertMatchesSchema(ObjectNode object) {
+        if (CrdSchemas.schemaOf(object).isPresent()) {
+            assertThat(CrdSchemas.violations(object)).as("%s against its CRD's schema", describe(object)).isEmpty();
+            return;
+        }
         Class<?> model = KubernetesModels.modelOf(object).orElseThrow(() -> new AssertionError(
                 KubernetesModels.typeOf(object) + " is not a kind this project renders (see KubernetesModels)"));
         Object parsed = KubernetesModels.convert(object, model);

@@ -10,6 +10,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.PemTrustOptions;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
@@ -25,11 +26,22 @@ public final class CloudEventsHttp implements AutoCloseable {
 
     public final Vertx vertx = Vertx.vertx();
     // Enough connections for the requests a test keeps in flight together (Vert.x's default is 5).
-    private final WebClient client = WebClient.create(vertx, new WebClientOptions(), new PoolOptions().setHttp1MaxSize(32));
+    private final WebClient client;
     private final String url;
 
     public CloudEventsHttp(int port) {
-        this.url = "http://127.0.0.1:" + port;
+        this("http://127.0.0.1:" + port, new WebClientOptions());
+    }
+
+    private CloudEventsHttp(String url, WebClientOptions options) {
+        this.url = url;
+        this.client = WebClient.create(vertx, options, new PoolOptions().setHttp1MaxSize(32));
+    }
+
+    /** A client of an HTTPS server that trusts only the CA given as PEM text. */
+    public static CloudEventsHttp overHttps(int port, String caPem) {
+        return new CloudEventsHttp("https://localhost:" + port, new WebClientOptions()
+                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(caPem))));
     }
 
     public static CloudEvent event(String type, JsonObject data) {

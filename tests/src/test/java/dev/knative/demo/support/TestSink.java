@@ -7,7 +7,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.net.PemKeyCertOptions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,14 +48,27 @@ public final class TestSink implements AutoCloseable {
     private volatile Future<Void> gate = Future.succeededFuture();
     private Promise<Void> held;
     private HttpServer server;
+    private String scheme = "http";
 
     public static TestSink start() {
         return startOn(0);
     }
 
     public static TestSink startOn(int port) {
+        return listen(new HttpServerOptions(), port);
+    }
+
+    /** The Broker's ingress under transport-encryption: HTTPS with a certificate the test's CA signed. */
+    public static TestSink startHttps(TestCertificates.Server certificate) {
+        TestSink sink = listen(new HttpServerOptions().setSsl(true).setKeyCertOptions(new PemKeyCertOptions()
+                .setCertPath(certificate.certFile().toString()).setKeyPath(certificate.keyFile().toString())), 0);
+        sink.scheme = "https";
+        return sink;
+    }
+
+    private static TestSink listen(HttpServerOptions options, int port) {
         TestSink sink = new TestSink();
-        sink.server = CloudEventsHttp.await(sink.vertx.createHttpServer().requestHandler(sink::receive).listen(port));
+        sink.server = CloudEventsHttp.await(sink.vertx.createHttpServer(options).requestHandler(sink::receive).listen(port));
         return sink;
     }
 
@@ -82,7 +97,7 @@ public final class TestSink implements AutoCloseable {
     }
 
     public String url() {
-        return "http://127.0.0.1:" + port() + "/";
+        return scheme + "://127.0.0.1:" + port() + "/";
     }
 
     private void receive(HttpServerRequest request) {

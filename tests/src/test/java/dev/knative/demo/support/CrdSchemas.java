@@ -1,0 +1,78 @@
+package dev.knative.demo.support;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Kinds without a fabric8 model, checked against the openAPIV3Schema of their CRD, copied into
+ * src/test/resources/crds/: every field known, of the declared type and enum, every required field present.
+ */
+public final class CrdSchemas {
+
+    private static final Map<String, JsonNode> SCHEMAS = Map.of(
+            "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"));
+
+    private CrdSchemas() {}
+
+    public static Optional<JsonNode> schemaOf(JsonNode object) {
+        return Optional.ofNullable(SCHEMAS.get(KubernetesModels.typeOf(object)));
+    }
+
+    /** What the schema refuses in the object (empty when it is valid). metadata is the API server's, not the CRD's. */
+    public static List<String> violations(JsonNode object) {
+        JsonNode schema = schemaOf(object).orElseThrow(() -> new IllegalArgumentException(KubernetesModels.typeOf(object)));
+        List<String> found = new ArrayList<>();
+        object.fields().forEachRemaining(field -> {
+            if (!field.getKey().equals("metadata")) check(schema.path("properties").path(field.getKey()), field.getValue(),
+                    "$." + field.getKey(), found);
+        });
+        return found;
+    }
+
+    private static void check(JsonNode schema, JsonNode value, String path, List<String> found) {
+        if (schema.isMissingNode()) {
+            found.add(path + " is not in the schema");
+            return;
+        }
+        if (schema.path("x-kubernetes-preserve-unknown-fields").asBoolean()
+                || schema.path("x-kubernetes-int-or-string").asBoolean()) return;
+        String type = schema.path("type").asText();
+        boolean typed = switch (type) {
+            case "object" -> value.isObject();
+            case "array" -> value.isArray();
+            case "string" -> value.isTextual();
+            case "integer" -> value.isIntegralNumber();
+            case "number" -> value.isNumber();
+            case "boolean" -> value.isBoolean();
+            default -> true;
+        };
+        if (!typed) found.add(path + " is not of type " + type + ": " + value);
+        if (schema.has("enum") && !schema.get("enum").toString().contains(value.toString()))
+            found.add(path + " is " + value + ", not one of " + schema.get("enum"));
+        if (value.isArray()) for (int i = 0; i < value.size(); i++) check(schema.path("items"), value.get(i), path + "[" + i + "]", found);
+        if (value.isObject()) {
+            schema.path("required").forEach(required -> {
+                if (!value.has(required.asText())) found.add(path + "." + required.asText() + " is required");
+            });
+            value.fields().forEachRemaining(field -> check(schema.has("properties")
+                    ? schema.path("properties").path(field.getKey()) : schema.path("additionalProperties"),
+                    field.getValue(), path + "." + field.getKey(), found));
+        }
+    }
+
+    private static JsonNode schema(String file, String version) {
+        try (InputStream in = CrdSchemas.class.getResourceAsStream("/crds/" + file)) {
+            for (JsonNode served : Kustomize.YAML.readTree(in).path("spec").path("versions"))
+                if (served.path("name").asText().equals(version)) return served.at("/schema/openAPIV3Schema");
+            throw new IllegalStateException(file + " has no version " + version);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
