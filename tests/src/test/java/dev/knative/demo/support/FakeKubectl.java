@@ -127,6 +127,11 @@ public final class FakeKubectl {
 
     /** The arguments of every call, in order. */
     public List<List<String>> calls() {
+        return callsIn(dir);
+    }
+
+    /** The arguments of every call a stand-in kubectl in dir recorded, in order (FakeCluster records the same way). */
+    public static List<List<String>> callsIn(Path dir) {
         List<List<String>> calls = new ArrayList<>();
         for (int n = 1; Files.exists(dir.resolve("call-" + n)); n++) {
             String recorded = Kustomize.read(dir.resolve("call-" + n));

@@ -1,0 +1,174 @@
+package dev.knative.demo.scripts;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.knative.demo.support.FakeCluster;
+import dev.knative.demo.support.FakeKubectl.Result;
+import dev.knative.demo.support.Kustomize;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * scripts/deploy.sh against a stand-in kubectl playing a cluster (support/FakeCluster): the
+ * prerequisites it checks, the apply, the waits, and what it says when something never gets Ready.
+ */
+class DeployScriptTest {
+
+    private static final String SCRIPT = "scripts/deploy.sh";
+    private static final String ROOT = Kustomize.REPO_ROOT.toString();
+
+    @TempDir
+    Path fake;
+    @TempDir
+    Path overlay;
+
+    @Test
+    void appliesTheKustomizationThenWaitsForBrokerTriggersSinkBindingAndEveryRolloutAndSaysHowToWatch() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
+
+        Result result = cluster.run(SCRIPT, Map.of());
+
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        List<List<String>> calls = cluster.calls();
+        int apply = calls.indexOf(List.of("apply", "--kustomize", ROOT));
+        assertThat(apply).as("applied once: " + calls).isPositive();
+        assertThat(calls.subList(apply + 1, calls.size())).containsExactly(
+                List.of("wait", "broker", "--all", "--namespace", "knative-demo", "--for", "condition=Ready", "--timeout", "300s"),
+                List.of("wait", "trigger", "--all", "--namespace", "knative-demo", "--for", "condition=Ready", "--timeout", "300s"),
+                List.of("wait", "sinkbinding", "--all", "--namespace", "knative-demo", "--for", "condition=Ready", "--timeout", "300s"),
+                List.of("get", "deployments", "--namespace", "knative-demo", "--output", "name"),
+                List.of("rollout", "status", "deployment.apps/consumer", "--namespace", "knative-demo", "--timeout", "300s"),
+                List.of("rollout", "status", "deployment.apps/dead-letter", "--namespace", "knative-demo", "--timeout", "300s"),
+                List.of("rollout", "status", "deployment.apps/producer", "--namespace", "knative-demo", "--timeout", "300s"));
+        assertThat(result.output()).contains("Knative Eventing 1.22.2 installed", "Ready: Broker, Triggers and SinkBinding Ready",
+                "scripts/follow-events.sh -n knative-demo", "kubectl --namespace knative-demo port-forward service/consumer 8080:80",
+                "http://localhost:8080/", "scripts/send-event.sh -n knative-demo");
+    }
+
+    @Test
+    void aSecondRunAppliesTheSameKustomizationAgainAndSucceedsAgain() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
+
+        assertThat(cluster.run(SCRIPT, Map.of()).exitCode()).isZero();
+        List<List<String>> first = cluster.changes();
+        Result again = cluster.run(SCRIPT, Map.of());
+
+        assertThat(again.exitCode()).as(again.output()).isZero();
+        assertThat(cluster.changes()).containsExactlyElementsOf(List.of(first.get(0), first.get(0)));
+    }
+
+    @Test
+    void aTriggerThatNeverGetsReadyFailsTheScriptNamingItsReasonAndMessage() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2")
+                .neverReady("trigger", "order-placed", "SubscriberResolveFailed", "services \"consumer\" not found");
+
+        Result result = cluster.run(SCRIPT, Map.of(), "--timeout", "30s");
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("Waiting up to 30s for every trigger in knative-demo to be Ready",
+                        "not Ready after 30s:",
+                        "Trigger/order-placed: Ready is False, reason SubscriberResolveFailed: services \"consumer\" not found",
+                        "kubectl --namespace knative-demo describe trigger")
+                .doesNotContain("Ready: Broker");
+        assertThat(cluster.calls()).noneSatisfy(call -> assertThat(call).startsWith("rollout"));
+    }
+
+    @Test
+    void withoutKnativesCrdsItStopsBeforeApplyingAndSaysHowToInstallKnative() {
+        FakeCluster cluster = new FakeCluster(fake);
+
+        Result result = cluster.run(SCRIPT, Map.of());
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("Knative Eventing is not installed: CRD brokers.eventing.knative.dev is missing",
+                "scripts/install-knative.sh");
+        assertThat(cluster.changes()).isEmpty();
+    }
+
+    @Test
+    void aKnativeOlderThanTheOldestTheManifestsServeIsRefused() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.11.5");
+
+        Result result = cluster.run(SCRIPT, Map.of());
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("Knative Eventing 1.11.5 is too old: the manifests need 1.12 or newer");
+        assertThat(cluster.changes()).isEmpty();
+    }
+
+    @Test
+    void anUnreachableClusterIsNamedBeforeAnythingElse() {
+        FakeCluster cluster = new FakeCluster(fake).unreachable();
+
+        Result result = cluster.run(SCRIPT, Map.of());
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("was refused", "is not reachable");
+        assertThat(cluster.calls()).hasSize(1);
+    }
+
+    @Test
+    void strictTransportEncryptionWithoutTheTlsComponentIsRefusedNamingTheComponent() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2").withFeature("transport-encryption", "strict");
+
+        Result result = cluster.run(SCRIPT, Map.of());
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("transport-encryption is strict: k8s/components/tls is required");
+        assertThat(cluster.changes()).isEmpty();
+    }
+
+    @Test
+    void strictTransportEncryptionWithAnOverlayListingTheTlsComponentIsDeployed() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2").withFeature("transport-encryption", "strict");
+        Kustomize.write(overlay.resolve("kustomization.yaml"), """
+                resources:
+                  - %s
+                components:
+                  - %s/k8s/components/tls
+                  # - %s/k8s/components/security
+                """.formatted(ROOT, ROOT, ROOT));
+
+        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlay.toString());
+
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        assertThat(cluster.changes()).containsExactly(List.of("apply", "--kustomize", overlay.toString()));
+    }
+
+    @Test
+    void oidcAuthenticationWithoutTheSecurityComponentIsNamedAsRecommendedAndTheDeployGoesOn() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2").withFeature("authentication-oidc", "enabled");
+
+        Result result = cluster.run(SCRIPT, Map.of());
+
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        assertThat(result.output()).contains("authentication-oidc is enabled: k8s/components/security is recommended");
+    }
+
+    @Test
+    void deleteRemovesWhatTheKustomizationCreatesAndWaitsUntilItIsGone() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
+
+        Result result = cluster.run(SCRIPT, Map.of(), "--delete", "--timeout", "120s");
+
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        assertThat(cluster.changes()).containsExactly(
+                List.of("delete", "--kustomize", ROOT, "--ignore-not-found", "--wait=true", "--timeout", "120s"));
+        assertThat(result.output()).contains("waiting up to 120s until it is gone", "Knative Eventing itself stays installed");
+    }
+
+    @Test
+    void helpDescribesTheOptionsAndAnUnknownArgumentIsRefused() {
+        FakeCluster cluster = new FakeCluster(fake);
+
+        assertThat(cluster.run(SCRIPT, Map.of(), "--help").output())
+                .contains("Usage:", "--overlay", "--timeout", "--delete", "--namespace", "scripts/install-knative.sh");
+        Result unknown = cluster.run(SCRIPT, Map.of(), "--bogus");
+        assertThat(unknown.exitCode()).isEqualTo(2);
+        assertThat(unknown.output()).contains("unknown argument '--bogus'");
+        assertThat(cluster.calls()).isEmpty();
+    }
+}
