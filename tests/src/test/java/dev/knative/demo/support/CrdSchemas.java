@@ -66,7 +66,8 @@ public final class CrdSchemas {
         }
     }
 
-    private static JsonNode schema(String file, String version) {
+    /** The openAPIV3Schema a CRD in src/test/resources/crds/ serves for a version. */
+    public static JsonNode schema(String file, String version) {
         try (InputStream in = CrdSchemas.class.getResourceAsStream("/crds/" + file)) {
             for (JsonNode served : Kustomize.YAML.readTree(in).path("spec").path("versions"))
                 if (served.path("name").asText().equals(version)) return served.at("/schema/openAPIV3Schema");
