@@ -263,6 +263,8 @@ main() {
   esac
 
   installed="$("$KUBECTL" get namespace knative-eventing --ignore-not-found --output 'jsonpath={.metadata.labels.app\.kubernetes\.io/version}')"
+  # The release label reads 1.22.2; a leading v is tolerated.
+  installed="${installed#v}"
   if [[ -n $installed && $installed != "${RELEASE#knative-v}" ]]; then
     fail "Knative Eventing $installed is installed; this would install $RELEASE. Knative upgrades one minor version at a time (https://knative.dev/docs/install/upgrade/): pass --version to choose the next one."
   fi
