@@ -21,7 +21,9 @@
 
 import io.cloudevents.CloudEvent;
 import io.cloudevents.SpecVersion;
+import io.cloudevents.core.builder.CloudEventBuilder;
 import io.cloudevents.http.vertx.VertxMessageFactory;
+import io.cloudevents.types.Time;
 import io.micrometer.core.instrument.Clock;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Timer;
@@ -32,6 +34,7 @@ import io.prometheus.metrics.tracer.common.SpanContext;
 import io.vertx.core.Context;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
@@ -59,10 +62,15 @@ import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.DateTimeException;
 import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -70,6 +78,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -341,34 +350,95 @@ class consumer {
         // The broker forwards the HTTP traceparent with its own span; the event's extension is the producer's.
         Trace trace = Trace.childOf(traceparent != null || event == null ? traceparent : extension(event, "traceparent"));
         Delivery delivery = new Delivery(event, trace, started);
-        if (read.problem() != null) answer(ctx, delivery, Outcome.rejected(400, read.problem()));
+        if (read.refusal() != null) answer(ctx, delivery, read.refusal());
         else handle(event).onSuccess(outcome -> answer(ctx, delivery, outcome));
     }
 
-    /** A request's CloudEvent, or why it is none. */
-    private record Read(CloudEvent event, String problem) {
-        static Read problem(String problem) {
-            return new Read(null, problem);
+    /** A request's CloudEvent, or the answer that says why it is none. */
+    private record Read(CloudEvent event, Outcome refusal) {}
+
+    /** Why a request holds no CloudEvent this consumer takes: 400, or 415 for a content mode or format it never takes. */
+    static final class NotACloudEvent extends RuntimeException {
+        final int status;
+
+        NotACloudEvent(int status, String reason) {
+            super(reason, null, false, false);
+            this.status = status;
+        }
+
+        NotACloudEvent(String reason) {
+            this(400, reason);
         }
     }
 
-    /** Reads a binary- or structured-mode CloudEvent 1.0 with its required attributes. */
+    /**
+     * Reads one CloudEvent 1.0 as the HTTP binding tells a receiver to (http-protocol-binding 3): the Content-Type
+     * chooses the content mode, binary mode goes to the SDK's reader with its header values decoded first, the JSON
+     * format is read here; then every attribute is checked against the core specification.
+     */
     private static Read read(RoutingContext ctx) {
-        Buffer body = ctx.body().buffer();
-        CloudEvent event;
+        Buffer body = Optional.ofNullable(ctx.body().buffer()).orElseGet(Buffer::buffer);
         try {
-            event = VertxMessageFactory.createReader(ctx.request().headers(), body == null ? Buffer.buffer() : body)
-                    .toEvent();
+            MultiMap headers = ctx.request().headers();
+            String contentType = headers.get("content-type");
+            MediaType media = contentType == null ? null : MediaType.parse(contentType);
+            if (contentType != null && media == null)
+                throw new NotACloudEvent("Content-Type '" + contentType + "' is not a media type (RFC 2046)");
+            CloudEvent event;
+            if (media != null && media.essence().startsWith("application/cloudevents-batch"))
+                throw new NotACloudEvent(415, "batched mode (" + media.essence() + ") is not accepted: this consumer"
+                        + " takes one event per request, in binary mode or as application/cloudevents+json");
+            else if (media != null && media.essence().equals("application/cloudevents+json"))
+                event = CloudEventsJson.read(body);
+            else if (media != null && media.essence().startsWith("application/cloudevents"))
+                throw new NotACloudEvent(415, "event format " + media.essence() + " is not supported: send"
+                        + " application/cloudevents+json or binary mode");
+            else
+                event = VertxMessageFactory.createReader(HeaderValues.decoded(headers), body).toEvent();
+            check(event);
+            return new Read(event, null);
+        } catch (NotACloudEvent e) {
+            return new Read(null, Outcome.rejected(e.status, e.getMessage()));
         } catch (RuntimeException e) {
             // The request is the SDK's only input here, so whatever it cannot read is the sender's mistake.
-            return Read.problem("not a valid CloudEvent: " + firstLine(e.getMessage()));
+            return new Read(null, Outcome.rejected(400, "not a valid CloudEvent: " + firstLine(e.getMessage())));
         }
+    }
+
+    /** The core specification's rules on attribute values that neither reader checks (spec.md 2, 3). */
+    private static void check(CloudEvent event) {
         if (event.getSpecVersion() != SpecVersion.V1)
-            return Read.problem("specversion must be 1.0, not " + event.getSpecVersion());
-        if (event.getId().isBlank()) return Read.problem("attribute id must not be empty");
-        if (event.getType().isBlank()) return Read.problem("attribute type must not be empty");
-        if (event.getSource().toString().isEmpty()) return Read.problem("attribute source must not be empty");
-        return new Read(event, null);
+            throw new NotACloudEvent("specversion must be 1.0, not " + event.getSpecVersion());
+        requireText("id", event.getId());
+        requireText("type", event.getType());
+        requireText("source", event.getSource().toString());
+        if (event.getSubject() != null) requireText("subject", event.getSubject());
+        if (event.getDataSchema() != null && !event.getDataSchema().isAbsolute())
+            throw new NotACloudEvent("attribute dataschema must be an absolute URI, not '" + event.getDataSchema() + "'");
+        if (event.getDataContentType() != null && MediaType.parse(event.getDataContentType()) == null)
+            throw new NotACloudEvent("attribute datacontenttype must be a media type (RFC 2046), not '"
+                    + event.getDataContentType() + "'");
+        for (String name : event.getExtensionNames())
+            if (event.getExtension(name) instanceof String value) requireString(name, value);
+    }
+
+    // Stricter than the letter (a non-empty String): an id, type or subject of only spaces identifies nothing.
+    private static void requireText(String name, String value) {
+        if (value.isBlank()) throw new NotACloudEvent("attribute " + name + " must not be empty");
+        requireString(name, value);
+    }
+
+    /** A String of the type system (spec.md 2.4): no control characters, noncharacters or unpaired surrogates. */
+    private static void requireString(String name, String value) {
+        for (int i = 0; i < value.length(); ) {
+            int c = value.codePointAt(i);
+            i += Character.charCount(c);
+            String problem = c < 0x20 || c >= 0x7f && c <= 0x9f ? "a control character"
+                    : c >= 0xd800 && c <= 0xdfff ? "an unpaired surrogate"
+                    : c >= 0xfdd0 && c <= 0xfdef || (c & 0xfffe) == 0xfffe ? "a noncharacter" : null;
+            if (problem != null)
+                throw new NotACloudEvent("attribute " + name + " holds " + problem + String.format(" (U+%04X)", c));
+        }
     }
 
     /** Dead-letter mode records every event; otherwise a known type with valid data is processed once. */
@@ -387,9 +457,10 @@ class consumer {
 
     /** Why the event's data does not meet its type's contract, if it does not. */
     private static Optional<String> dataProblem(EventType type, CloudEvent event) {
-        String contentType = Optional.ofNullable(event.getDataContentType()).orElse("application/json");
-        if (!contentType.startsWith("application/json") && !contentType.matches("^[^;]+\\+json.*"))
-            return Optional.of("datacontenttype must be application/json, not '" + contentType + "'");
+        String contentType = event.getDataContentType();
+        if (contentType != null && !MediaType.parse(contentType).json())
+            return Optional.of("datacontenttype must be JSON (application/json, */json or */*+json), not '"
+                    + contentType + "'");
         if (event.getData() == null) return Optional.of("data is required");
         Object data;
         try {
@@ -470,6 +541,187 @@ class consumer {
                 : ctx.failure() != null ? String.valueOf(ctx.failure().getMessage()) : "request failed";
         Delivery delivery = new Delivery(null, Trace.childOf(ctx.request().getHeader("traceparent")), System.nanoTime());
         answer(ctx, delivery, status >= 500 ? new Outcome("failed", status, reason) : Outcome.rejected(status, reason));
+    }
+
+    // ---- CloudEvents 1.0.2 where the SDK (4.0.1) reads it otherwise: media types, header values, JSON, time ----
+
+    /** A media type (RFC 2046; syntax RFC 9110 8.3.1): type and subtype in any case, whitespace around parameters. */
+    record MediaType(String essence) {
+        private static final String TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+        private static final Pattern SYNTAX = Pattern.compile("^(" + TOKEN + "/" + TOKEN + ")(?:[ \\t]*;[ \\t]*(?:"
+                + TOKEN + "=(?:" + TOKEN + "|\"(?:[^\"\\\\]|\\\\.)*\"))?)*[ \\t]*$");
+
+        /** The media type, or null when the text is none. */
+        static MediaType parse(String text) {
+            Matcher m = SYNTAX.matcher(text);
+            return m.matches() ? new MediaType(m.group(1).toLowerCase(Locale.ROOT)) : null;
+        }
+
+        /** JSON-formatted content: a subtype json or ending in +json (json-format 3.1.1). */
+        boolean json() {
+            return essence.endsWith("/json") || essence.endsWith("+json");
+        }
+    }
+
+    /**
+     * Binary-mode header values as the HTTP binding writes them (3.1.3.2): a double-quoted value is unquoted, then
+     * percent-decoded once into UTF-8. The SDK's reader takes header values as they came, so they are decoded here
+     * first; only headers with a '%' or a leading '"' are touched, and a ce-time that java.time cannot read.
+     */
+    static final class HeaderValues {
+        static MultiMap decoded(MultiMap headers) {
+            if (headers.contains("ce-datacontenttype"))
+                throw new NotACloudEvent("ce-datacontenttype must not be sent in binary mode: Content-Type carries the"
+                        + " datacontenttype (http-protocol-binding 3.1.1)");
+            MultiMap decoded = headers;
+            for (Map.Entry<String, String> header : headers) {
+                String name = header.getKey();
+                String value = header.getValue();
+                boolean encoded = value.indexOf('%') >= 0 || value.startsWith("\"");
+                boolean time = name.equalsIgnoreCase("ce-time");
+                if (!encoded && !time || name.length() <= 3 || !name.regionMatches(true, 0, "ce-", 0, 3)) continue;
+                String attribute = encoded ? decode(name, value) : value;
+                if (time) attribute = Timestamp.readableBySdk(attribute);
+                if (attribute.equals(value)) continue;
+                if (decoded == headers) decoded = MultiMap.caseInsensitiveMultiMap().addAll(headers);
+                decoded.set(name, attribute);
+            }
+            return decoded;
+        }
+
+        static String decode(String name, String value) {
+            String text = value.startsWith("\"") ? unquote(name, value) : value;
+            if (text.indexOf('%') < 0) return text;
+            byte[] bytes = new byte[text.length()];
+            int length = 0;
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                if (c != '%') {
+                    bytes[length++] = (byte) c;
+                    continue;
+                }
+                int high = i + 2 < text.length() ? hex(text.charAt(i + 1)) : -1;
+                int low = high < 0 ? -1 : hex(text.charAt(i + 2));
+                if (low < 0) throw new NotACloudEvent("header " + name + " has a '%' that starts no percent-encoding (%XX)");
+                bytes[length++] = (byte) (high << 4 | low);
+                i += 2;
+            }
+            try {
+                return StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes, 0, length)).toString();
+            } catch (CharacterCodingException e) {
+                throw new NotACloudEvent("header " + name + " is not UTF-8 once percent-decoded");
+            }
+        }
+
+        /** A quoted-string (RFC 7230 3.2.6): its text between the quotes, each backslash escape resolved. */
+        private static String unquote(String name, String value) {
+            StringBuilder text = new StringBuilder(value.length());
+            int i = 1;
+            for (; i < value.length() && value.charAt(i) != '"'; i++)
+                text.append(value.charAt(value.charAt(i) == '\\' && i + 1 < value.length() ? ++i : i));
+            if (i != value.length() - 1) throw new NotACloudEvent("header " + name + " is not one complete quoted string");
+            return text.toString();
+        }
+
+        private static int hex(char c) {
+            return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        }
+    }
+
+    /**
+     * The time attribute as RFC 3339 defines a date-time (5.6), which OffsetDateTime.parse, the SDK's reader, is not:
+     * it takes "17:31Z" and "+01" and refuses fractions over nine digits and leap seconds.
+     */
+    static final class Timestamp {
+        private static final Pattern DATE_TIME = Pattern.compile(
+                "^(\\d{4})-(\\d{2})-(\\d{2})[Tt](\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d+))?([Zz]|[+-]\\d{2}:\\d{2})$");
+
+        static OffsetDateTime parse(String text) {
+            return parse(text, DATE_TIME.matcher(text));
+        }
+
+        /** The same instant in a form OffsetDateTime.parse reads: the text itself when it already is. */
+        static String readableBySdk(String text) {
+            Matcher m = DATE_TIME.matcher(text);
+            OffsetDateTime time = parse(text, m);
+            boolean readable = !m.group(6).equals("60") && (m.group(7) == null || m.group(7).length() <= 9);
+            return readable ? text : Time.writeTime(time);
+        }
+
+        private static OffsetDateTime parse(String text, Matcher m) {
+            try {
+                if (m.matches()) {
+                    int second = Integer.parseInt(m.group(6));
+                    // A leap second (5.7) has no place in java.time: it becomes the last nanosecond before it.
+                    int nanos = second == 60 ? 999_999_999
+                            : m.group(7) == null ? 0 : Integer.parseInt((m.group(7) + "00000000").substring(0, 9));
+                    return OffsetDateTime.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
+                            Integer.parseInt(m.group(3)), Integer.parseInt(m.group(4)), Integer.parseInt(m.group(5)),
+                            Math.min(second, 59), nanos, ZoneOffset.of(m.group(8).toUpperCase(Locale.ROOT)));
+                }
+            } catch (DateTimeException outOfRange) {
+                // Falls through to the answer below: a day or an hour that does not exist.
+            }
+            throw new NotACloudEvent("attribute time must be an RFC 3339 timestamp, not '" + text + "'");
+        }
+    }
+
+    /**
+     * The JSON event format (json-format 2, 3), read here: the SDK's reader takes data as JSON only for a
+     * datacontenttype of application or text and a subtype of letters, turns a null extension into the string "null"
+     * and an object into its text, and reads time as java.time does.
+     */
+    static final class CloudEventsJson {
+        private static final Set<String> STRING_ATTRIBUTES =
+                Set.of("id", "source", "type", "datacontenttype", "dataschema", "subject", "time");
+
+        static CloudEvent read(Buffer body) {
+            JsonObject json;
+            try {
+                json = body.toJsonObject();
+            } catch (DecodeException | ClassCastException e) {
+                throw new NotACloudEvent("not a valid CloudEvent: the body is not one JSON object: " + firstLine(e.getMessage()));
+            }
+            if (json.containsKey("data") && json.containsKey("data_base64"))
+                throw new NotACloudEvent("data and data_base64 must not both be present (json-format 3.1.1)");
+            if (!"1.0".equals(json.getValue("specversion")))
+                throw new NotACloudEvent("specversion must be 1.0, not " + json.getValue("specversion"));
+            CloudEventBuilder event = CloudEventBuilder.v1();
+            for (Map.Entry<String, Object> member : json) {
+                String name = member.getKey();
+                Object value = member.getValue();
+                // A member that is null is an attribute left unset (json-format 2.2).
+                if (value == null || name.equals("specversion") || name.equals("data") || name.equals("data_base64")) continue;
+                if (value instanceof String text) {
+                    if (name.equals("time")) event.withTime(Timestamp.parse(text));
+                    else event.withContextAttribute(name, text);
+                } else if (STRING_ATTRIBUTES.contains(name)) {
+                    throw new NotACloudEvent("attribute " + name + " must be a JSON string, not " + value);
+                } else if (value instanceof Boolean flag) {
+                    event.withExtension(name, flag);
+                } else if (value instanceof Integer || value instanceof Long n && n == n.intValue()) {
+                    event.withExtension(name, ((Number) value).intValue());
+                } else {
+                    throw new NotACloudEvent("extension " + name + " must be a string, a boolean or a 32-bit integer"
+                            + " (json-format 2.2), not " + value);
+                }
+            }
+            String contentType = json.getValue("datacontenttype") instanceof String text ? text : null;
+            if (json.getValue("data_base64") instanceof String base64) {
+                try {
+                    event.withData(Base64.getDecoder().decode(base64));
+                } catch (IllegalArgumentException e) {
+                    throw new NotACloudEvent("data_base64 is not Base64: " + e.getMessage());
+                }
+            } else if (json.containsKey("data")) {
+                Object data = json.getValue("data");
+                MediaType media = contentType == null ? null : MediaType.parse(contentType);
+                if (media == null || media.json()) event.withData(Json.encodeToBuffer(data).getBytes());
+                else if (data instanceof String text) event.withData(text.getBytes(StandardCharsets.UTF_8));
+                else throw new NotACloudEvent("data must be a string when datacontenttype is not JSON (json-format 3.1.2)");
+            }
+            return event.build();
+        }
     }
 
     // ---- Dead letters (--dead-letter) ----

@@ -19,9 +19,12 @@
 // {"ts":"2026-11-26T10:00:01.456Z","level":"warn","msg":"retry","id":"7a2d…","type":"demo.event","attempt":1,"status":503,"delay_ms":212}
 
 import io.cloudevents.CloudEvent;
+import io.cloudevents.CloudEventData;
+import io.cloudevents.core.CloudEventUtils;
 import io.cloudevents.core.builder.CloudEventBuilder;
 import io.cloudevents.http.vertx.VertxMessageFactory;
 import io.cloudevents.jackson.JsonFormat;
+import io.cloudevents.rw.CloudEventWriter;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -467,7 +470,7 @@ class producer {
         var writer = VertxMessageFactory.createWriter(request);
         Future<HttpResponse<Buffer>> response = config.structured()
                 ? writer.writeStructured(outgoing.event, JsonFormat.CONTENT_TYPE)
-                : writer.writeBinary(outgoing.event);
+                : CloudEventUtils.toReader(outgoing.event).read(version -> new PercentEncoded<>(writer.create(version)));
         response.onComplete(result -> {
             inFlight.decrementAndGet();
             settle(outgoing, attempt, result);
@@ -549,6 +552,48 @@ class producer {
 
     private int exitCode() {
         return failures == 0 && held.isEmpty() ? 0 : 1;
+    }
+
+    /**
+     * Binary mode as the HTTP binding writes header values (3.1.3.2): space, '"', '%' and every character outside
+     * printable ASCII percent-encoded as UTF-8. The SDK's writer puts values into headers as they are, so they are
+     * encoded on their way to it; Content-Type, the datacontenttype, is no ce- header and stays as it is.
+     */
+    record PercentEncoded<R>(CloudEventWriter<R> headers) implements CloudEventWriter<R> {
+        private static final char[] HEX = "0123456789ABCDEF".toCharArray();
+
+        @Override
+        public CloudEventWriter<R> withContextAttribute(String name, String value) {
+            headers.withContextAttribute(name, name.equals("datacontenttype") ? value : encode(value));
+            return this;
+        }
+
+        @Override
+        public R end(CloudEventData data) {
+            return headers.end(data);
+        }
+
+        @Override
+        public R end() {
+            return headers.end();
+        }
+
+        static String encode(String value) {
+            int plain = 0;
+            while (plain < value.length() && !encoded(value.charAt(plain))) plain++;
+            if (plain == value.length()) return value;
+            StringBuilder out = new StringBuilder(value.length() + 16).append(value, 0, plain);
+            for (byte b : value.substring(plain).getBytes(StandardCharsets.UTF_8)) {
+                char c = (char) (b & 0xff);
+                if (encoded(c)) out.append('%').append(HEX[c >> 4]).append(HEX[c & 15]);
+                else out.append(c);
+            }
+            return out.toString();
+        }
+
+        private static boolean encoded(char c) {
+            return c <= ' ' || c == '"' || c == '%' || c >= 0x7f;
+        }
     }
 
     // ---- Shutdown ----

@@ -87,6 +87,22 @@ public class ProducerTest {
     }
 
     @Test
+    void binaryModeHeaderValuesArePercentEncodedAsTheHttpBindingRequires() {
+        // http-protocol-binding 3.1.3.2: space, '"', '%' and all outside printable ASCII, as UTF-8, hex in upper case.
+        // The value comes as a JSON escape, so the test does not depend on the locale of the producer's environment.
+        try (TestSink sink = TestSink.start();
+             ScriptProcess producer = ScriptProcess.start("producer.java", env(sink,
+                     "K_CE_OVERRIDES", "{\"extensions\":{\"note\":\"caf\\u00e9 100% \\\"x\\\" \\ud83d\\ude00\"}}"),
+                     "--once", "demo.event")) {
+            assertThat(producer.awaitExit(RUN)).isZero();
+            assertThat(sink.received()).singleElement().satisfies(r -> {
+                assertThat(r.headers()).containsEntry("ce-note", "caf%C3%A9%20100%25%20%22x%22%20%F0%9F%98%80");
+                assertThat(r.headers()).containsEntry("ce-type", "demo.event").containsEntry("content-type", "application/json");
+            });
+        }
+    }
+
+    @Test
     void brokerUrlIsUsedWhenKSinkIsMissing() {
         try (TestSink sink = TestSink.start()) {
             Map<String, String> env = env(sink, "BROKER_URL", sink.url());

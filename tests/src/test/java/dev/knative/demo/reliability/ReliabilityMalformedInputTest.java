@@ -85,7 +85,7 @@ class ReliabilityMalformedInputTest {
 
             // One log line per request the consumer's code saw, with exactly the status it answered.
             Map<Integer, Long> expectedLines = corpus.stream().filter(r -> r.expect() != Expect.REFUSED_BY_PARSER)
-                    .collect(Collectors.groupingBy(r -> r.expect() == Expect.TOO_LARGE ? 413 : 400, TreeMap::new,
+                    .collect(Collectors.groupingBy(r -> r.expect() == Expect.ABANDONED ? 400 : r.status(), TreeMap::new,
                             Collectors.counting()));
             long expectedTotal = expectedLines.values().stream().mapToLong(Long::longValue).sum();
             Await.until(expectedTotal + " event log lines", WAIT, () -> consumer.messages("event").size() >= expectedTotal);

@@ -37,7 +37,7 @@ public final class MalformedCorpus {
 
     /** What the consumer must do with a request. */
     public enum Expect {
-        /** 400 with the reason as text in the body; one "event" log line with status 400. */
+        /** 400 (415 for a content mode or event format never taken) with the reason as text; one "event" log line with that status. */
         REJECTED,
         /** 413 naming the limit; one log line with status 413. */
         TOO_LARGE,
@@ -103,11 +103,15 @@ public final class MalformedCorpus {
     }
 
     /** A request body and how it was broken, before it is given a category and a delivery. */
-    private record Broken(String variant, byte[] bytes) {
+    private record Broken(String variant, byte[] bytes, int status) {
+        /** Refused 400; a content mode or event format the consumer never takes is refused 415. */
+        Broken(String variant, byte[] bytes) {
+            this(variant, bytes, 400);
+        }
     }
 
     private Request rejected(Category category, Broken broken) {
-        return new Request(index, category, broken.variant(), Expect.REJECTED, 400, broken.bytes(), Delivery.KEEP_ALIVE,
+        return new Request(index, category, broken.variant(), Expect.REJECTED, broken.status(), broken.bytes(), Delivery.KEEP_ALIVE,
                 broken.bytes().length, 1, 0);
     }
 
@@ -180,7 +184,7 @@ public final class MalformedCorpus {
         String type = pick(TYPES);
         return switch (random.nextInt(6)) {
             case 0 -> {
-                String contentType = pick(List.of("text/plain", "text/json", "application/xml", "text/html; charset=utf-8",
+                String contentType = pick(List.of("text/plain", "text/csv", "application/xml", "text/html; charset=utf-8",
                         "application/octet-stream", "image/png", "x-" + token(6) + "/" + token(6)));
                 Map<String, String> headers = binaryHeaders(type);
                 headers.put("content-type", contentType);
@@ -197,10 +201,11 @@ public final class MalformedCorpus {
             case 3 -> {
                 String contentType = pick(List.of("text/plain", "application/json", "application/cloudevents"));
                 yield new Broken("structured event sent as " + contentType,
-                        post(new LinkedHashMap<>(Map.of("content-type", contentType)), json(envelope(type))));
+                        post(new LinkedHashMap<>(Map.of("content-type", contentType)), json(envelope(type))),
+                        contentType.startsWith("application/cloudevents") ? 415 : 400);
             }
             case 4 -> new Broken("batch mode", post(new LinkedHashMap<>(Map.of("content-type",
-                    "application/cloudevents-batch+json")), json(new JsonArray().add(envelope(type)))));
+                    "application/cloudevents-batch+json")), json(new JsonArray().add(envelope(type)))), 415);
             default -> structured("structured, datacontenttype text/plain", envelope(type)
                     .put("datacontenttype", "text/plain").put("data", "plain text " + token(8)));
         };
@@ -348,7 +353,7 @@ public final class MalformedCorpus {
         int pieces = 4 + random.nextInt(9);
         long pause = 20 + random.nextInt(130);
         return new Request(index, Category.SLOW_UPLOAD, broken.variant() + ", " + pieces + " pieces " + pause + " ms apart",
-                Expect.REJECTED, 400, broken.bytes(), Delivery.SLOW, broken.bytes().length, pieces, pause);
+                Expect.REJECTED, broken.status(), broken.bytes(), Delivery.SLOW, broken.bytes().length, pieces, pause);
     }
 
     /** Complete headers, then only part of the body, then the client is gone (FIN or RST). */
