@@ -69,7 +69,7 @@ class ReliabilityDeadLetterTest {
                         "unsupported type 'invoice.paid'"),
                 Arguments.of("data not JSON", CloudEventBuilder.v1(event("demo.event", new JsonObject()))
                         .withDataContentType("text/plain").withData("hello".getBytes(StandardCharsets.UTF_8)).build(),
-                        "datacontenttype must be application/json"));
+                        "datacontenttype must be JSON"));
     }
 
     @ParameterizedTest(name = "{0}")
