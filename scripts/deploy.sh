@@ -10,9 +10,15 @@ TIMEOUT="${TIMEOUT:-300s}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OVERLAY="$ROOT"
 DELETE=false
+# The installed Knative's major.minor as version_number gives it, 0 when unknown (set by check_knative).
+KNATIVE_VERSION=0
 # The oldest Knative Eventing whose CRDs serve every field the base uses (k8s/README.md, "Knative
 # versions"); scripts/install-knative.sh installs it on Kubernetes 1.26.
 readonly MIN_KNATIVE=1.12
+# The first release whose Triggers take the Subscriptions API filters always (k8s/components/unmatched-events).
+readonly FILTERS_GA_KNATIVE=1.15
+# Components whose Triggers use those filters.
+readonly FILTER_COMPONENTS=(unmatched-events)
 # The CRDs of the kinds the base creates.
 readonly CRDS=(brokers.eventing.knative.dev triggers.eventing.knative.dev sinkbindings.sources.knative.dev)
 # Kinds that report a Ready condition, in the order they become Ready.
@@ -93,6 +99,7 @@ check_knative() {
     fail "Knative Eventing $version is too old: the manifests need $MIN_KNATIVE or newer (scripts/install-knative.sh installs one)"
   else
     echo "Knative Eventing $version installed"
+    KNATIVE_VERSION="$(version_number "$version")"
   fi
 }
 
@@ -103,16 +110,29 @@ lists_component() {
 
 # Knative features that change what the demo needs: each names the component that fits it.
 check_features() {
-  local oidc encryption
+  local oidc encryption filters component
   oidc="$("$KUBECTL" get configmap config-features --namespace knative-eventing --ignore-not-found \
     --output 'jsonpath={.data.authentication-oidc}')"
   encryption="$("$KUBECTL" get configmap config-features --namespace knative-eventing --ignore-not-found \
     --output 'jsonpath={.data.transport-encryption}')"
+  filters="$("$KUBECTL" get configmap config-features --namespace knative-eventing --ignore-not-found \
+    --output 'jsonpath={.data.new-trigger-filters}')"
   if [[ $oidc == enabled ]] && ! lists_component security; then
     echo "note: Knative's authentication-oidc is enabled: k8s/components/security is recommended (its EventPolicy lets only the producer send to the Broker; it needs Knative 1.15 or newer)"
   fi
   if [[ $encryption == strict ]] && ! lists_component tls; then
     fail "Knative's transport-encryption is strict: k8s/components/tls is required (Knative delivers only to https receivers); list it under components: in $OVERLAY/kustomization.yaml"
+  fi
+  if ((KNATIVE_VERSION >= $(version_number "$FILTERS_GA_KNATIVE"))); then
+    lists_component unmatched-events ||
+      echo "note: through the Broker, an event of a type no Trigger filters is accepted and then dropped: k8s/components/unmatched-events shows such events in the dead-letter display"
+  elif ((KNATIVE_VERSION > 0)) && [[ $filters == disabled ]]; then
+    # Before 1.15 the broker filter ignores spec.filters with the flag off, so such a Trigger would pass every event.
+    for component in "${FILTER_COMPONENTS[@]}"; do
+      if lists_component "$component"; then
+        fail "Knative's new-trigger-filters is disabled: k8s/components/$component needs it (its Trigger would receive every event); enable it in config-features or use Knative $FILTERS_GA_KNATIVE or newer"
+      fi
+    done
   fi
 }
 

@@ -6,6 +6,7 @@ import dev.knative.demo.support.KubernetesModels;
 import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
 import io.fabric8.knative.eventing.v1.Broker;
+import io.fabric8.knative.eventing.v1.SubscriptionsAPIFilter;
 import io.fabric8.knative.eventing.v1.Trigger;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicy;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicyFromReference;
@@ -18,6 +19,8 @@ import io.fabric8.kubernetes.api.model.apps.Deployment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -31,7 +34,7 @@ class ManifestComponentsTest {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
         assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("kafka-broker", "kafka-channel", "maven-mirror", "monitoring",
-                "nats-jetstream-channel", "security", "tls", "tracing");
+                "nats-jetstream-channel", "security", "tls", "tracing", "unmatched-events");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
@@ -89,6 +92,24 @@ class ManifestComponentsTest {
         assertThat(rendered.one(EventPolicy.class, "blue-producer-to-broker").getSpec().getFrom())
                 .extracting(from -> from.getRef().getName()).containsExactly("blue-producer");
         assertOnlyTheProducerMaySendToTheBroker(rendered);
+    }
+
+    @Test
+    void theUnmatchedEventsTriggerPassesExactlyTheTypesNoBaseTriggerFiltersToTheDeadLetterDisplay(@TempDir Path temp) {
+        Set<String> baseTypes = Kustomize.repository().all(Trigger.class).stream()
+                .map(trigger -> trigger.getSpec().getFilter().getAttributes().get("type")).collect(Collectors.toSet());
+        Manifests rendered = Kustomize.renderWithComponent(temp, "unmatched-events");
+        Trigger unmatched = rendered.one(Trigger.class, "unmatched-events");
+
+        assertThat(unmatched.getSpec().getFilter()).as("filter would be overridden by filters").isNull();
+        assertThat(unmatched.getSpec().getFilters()).singleElement().satisfies((SubscriptionsAPIFilter none) -> {
+            assertThat(none.getNot().getAny()).allSatisfy(known -> assertThat(known.getExact()).containsOnlyKeys("type"));
+            assertThat(none.getNot().getAny()).extracting(known -> known.getExact().get("type"))
+                    .as("the types of the base Triggers, each once").containsExactlyInAnyOrderElementsOf(baseTypes);
+        });
+        assertThat(unmatched.getSpec().getSubscriber().getRef().getName()).isEqualTo("dead-letter");
+        assertThat(unmatched.getSpec().getBroker()).isEqualTo("default");
+        assertThat(rendered.all(Trigger.class)).hasSize(baseTypes.size() + 1);
     }
 
     /**

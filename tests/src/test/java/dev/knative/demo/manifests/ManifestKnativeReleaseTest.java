@@ -10,8 +10,12 @@ import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,28 +24,53 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The Knative objects use only fields the oldest Knative release scripts/install-knative.sh installs
- * declares: Broker, Trigger and SinkBinding against the CRDs of knative-v1.12.6 (Kubernetes 1.26), the
- * security component's EventPolicy against knative-v1.15.5, the first release with that kind. The CRDs
- * (knative/eventing config/core/resources/ at those tags) keep unknown fields, so "declared" is checked
- * here, not left to the API server: a field the release does not know would be dropped or refused.
+ * declares: Broker, Trigger and SinkBinding against the CRDs of knative-v1.12.6 (Kubernetes 1.26). A component
+ * may need a newer release, and its README says which ("Knative Eventing 1.15 or newer"): the EventPolicy kind
+ * and the Trigger's {@code filters} are declared from knative-v1.15.5 on. The CRDs (knative/eventing
+ * config/core/resources/ at those tags) keep unknown fields, so "declared" is checked here, not left to the API
+ * server: a field the release does not know would be dropped or refused.
  */
 class ManifestKnativeReleaseTest {
 
-    /** Kind → the CRD of the oldest release that serves it, copied into src/test/resources/crds/. */
-    static final Map<String, JsonNode> OLDEST = Map.of(
-            "eventing.knative.dev/v1/Broker", CrdSchemas.schema("knative-v1.12.6_broker.yaml", "v1"),
-            "eventing.knative.dev/v1/Trigger", CrdSchemas.schema("knative-v1.12.6_trigger.yaml", "v1"),
-            "sources.knative.dev/v1/SinkBinding", CrdSchemas.schema("knative-v1.12.6_sinkbindings.yaml", "v1"),
-            "eventing.knative.dev/v1alpha1/EventPolicy", CrdSchemas.schema("knative-v1.15.5_eventpolicy.yaml", "v1alpha1"));
+    /** The CRD of one release, copied into src/test/resources/crds/. */
+    record Release(Runtime.Version version, JsonNode schema) {
+        Release(String version, String crd, String apiVersion) {
+            this(Runtime.Version.parse(version), CrdSchemas.schema(crd, apiVersion));
+        }
+    }
+
+    static final Runtime.Version OLDEST_INSTALLED = Runtime.Version.parse("1.12");
+
+    /** Kind → the releases whose CRD changed what it declares, oldest first. */
+    static final Map<String, List<Release>> RELEASES = Map.of(
+            "eventing.knative.dev/v1/Broker", List.of(new Release("1.12", "knative-v1.12.6_broker.yaml", "v1")),
+            "eventing.knative.dev/v1/Trigger", List.of(new Release("1.12", "knative-v1.12.6_trigger.yaml", "v1"),
+                    new Release("1.15", "knative-v1.15.5_trigger.yaml", "v1")),
+            "sources.knative.dev/v1/SinkBinding", List.of(new Release("1.12", "knative-v1.12.6_sinkbindings.yaml", "v1")),
+            "eventing.knative.dev/v1alpha1/EventPolicy", List.of(new Release("1.15", "knative-v1.15.5_eventpolicy.yaml", "v1alpha1")));
+
+    private static final Pattern README_NEEDS = Pattern.compile("Knative Eventing (\\d+\\.\\d+) or newer");
 
     @TempDir
     Path temp;
 
     @Test
     void theBasesBrokerTriggersAndSinkBindingUseOnlyFieldsKnative112Declares() {
-        assertThat(checked(Kustomize.repository())).containsExactlyInAnyOrder("eventing.knative.dev/v1/Broker",
-                "eventing.knative.dev/v1/Trigger", "eventing.knative.dev/v1/Trigger", "eventing.knative.dev/v1/Trigger",
-                "sources.knative.dev/v1/SinkBinding");
+        Map<String, Runtime.Version> oldest = oldestReleases(Kustomize.repository());
+
+        assertThat(oldest.keySet()).containsExactlyInAnyOrder("eventing.knative.dev/v1/Broker default",
+                "eventing.knative.dev/v1/Trigger demo-event", "eventing.knative.dev/v1/Trigger user-created",
+                "eventing.knative.dev/v1/Trigger order-placed", "sources.knative.dev/v1/SinkBinding producer");
+        assertThat(oldest.values()).containsOnly(OLDEST_INSTALLED);
+    }
+
+    @Test
+    void aTriggerWithFiltersNeedsKnative115() {
+        ObjectNode trigger = Kustomize.repository().json().stream()
+                .filter(object -> object.path("kind").asText().equals("Trigger")).findFirst().orElseThrow().deepCopy();
+        ((ObjectNode) trigger.path("spec")).putArray("filters").addObject().put("cesql", "type = 'demo.event'");
+
+        assertThat(oldestRelease(trigger)).isEqualTo(Runtime.Version.parse("1.15"));
     }
 
     static Stream<String> components() {
@@ -50,24 +79,35 @@ class ManifestKnativeReleaseTest {
 
     @ParameterizedTest
     @MethodSource("components")
-    void everyComponentsKnativeObjectsUseOnlyFieldsOfTheOldestReleaseServingTheirKind(String component) {
-        checked(Kustomize.renderWithComponent(temp, component));
+    void everyComponentsReadmeNamesTheOldestReleaseThatDeclaresEveryFieldOfItsKnativeObjects(String component) {
+        Runtime.Version needed = oldestReleases(Kustomize.renderWithComponent(temp, component)).values().stream()
+                .max(Comparator.naturalOrder()).orElseThrow();
+        Matcher stated = README_NEEDS.matcher(Kustomize.read(Kustomize.COMPONENTS.resolve(component).resolve("README.md")));
+        Runtime.Version readme = stated.find() ? Runtime.Version.parse(stated.group(1)) : OLDEST_INSTALLED;
+
+        assertThat(readme).as("the Knative release %s's README names (none: %s)", component, OLDEST_INSTALLED).isEqualTo(needed);
     }
 
-    /** Checks every Knative object of a render; returns the kinds it checked. */
-    private static List<String> checked(Manifests manifests) {
-        List<String> kinds = new ArrayList<>();
+    /** "type name" of every Knative object of a render → the oldest release whose CRD declares all its fields. */
+    private static Map<String, Runtime.Version> oldestReleases(Manifests manifests) {
+        Map<String, Runtime.Version> oldest = new HashMap<>();
         for (ObjectNode object : manifests.json()) {
             String type = KubernetesModels.typeOf(object);
-            if (!type.contains("knative.dev/")) continue;
-            assertThat(OLDEST).as("%s has a known oldest release", type).containsKey(type);
-            List<String> undeclared = new ArrayList<>();
-            undeclared(OLDEST.get(type).path("properties").path("spec"), object.path("spec"), "spec", undeclared);
-            assertThat(undeclared).as("%s %s: fields its oldest release does not declare", type, object.at("/metadata/name").asText())
-                    .isEmpty();
-            kinds.add(type);
+            if (type.contains("knative.dev/")) oldest.put(type + " " + object.at("/metadata/name").asText(), oldestRelease(object));
         }
-        return kinds;
+        return oldest;
+    }
+
+    private static Runtime.Version oldestRelease(ObjectNode object) {
+        String type = KubernetesModels.typeOf(object);
+        assertThat(RELEASES).as("%s has known releases", type).containsKey(type);
+        List<String> undeclared = new ArrayList<>();
+        for (Release release : RELEASES.get(type)) {
+            undeclared.clear();
+            undeclared(release.schema().path("properties").path("spec"), object.path("spec"), "spec", undeclared);
+            if (undeclared.isEmpty()) return release.version();
+        }
+        throw new AssertionError(type + " " + object.at("/metadata/name").asText() + ": fields no known release declares: " + undeclared);
     }
 
     /** Paths of the value that the schema does not declare; a schema without properties is a free-form map. */

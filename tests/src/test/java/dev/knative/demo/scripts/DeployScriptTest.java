@@ -124,15 +124,10 @@ class DeployScriptTest {
     @Test
     void strictTransportEncryptionWithAnOverlayListingTheTlsComponentIsDeployed() {
         FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2").withFeature("transport-encryption", "strict");
-        Kustomize.write(overlay.resolve("kustomization.yaml"), """
-                resources:
-                  - %s
-                components:
+        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("""
                   - %s/k8s/components/tls
                   # - %s/k8s/components/security
-                """.formatted(ROOT, ROOT, ROOT));
-
-        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlay.toString());
+                """.formatted(ROOT, ROOT)));
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(cluster.changes()).containsExactly(List.of("apply", "--kustomize", overlay.toString()));
@@ -146,6 +141,28 @@ class DeployScriptTest {
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(result.output()).contains("authentication-oidc is enabled: k8s/components/security is recommended");
+    }
+
+    @Test
+    void aKnativeWithTriggerFiltersNamesTheUnmatchedEventsComponentAndTheDeployGoesOn() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.15.5");
+
+        Result result = cluster.run(SCRIPT, Map.of());
+
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        assertThat(result.output()).contains("note: through the Broker, an event of a type no Trigger filters is accepted and then dropped: "
+                + "k8s/components/unmatched-events");
+        assertThat(new FakeCluster(fake).withKnative("1.14.7").run(SCRIPT, Map.of()).output()).doesNotContain("unmatched-events");
+    }
+
+    @Test
+    void theUnmatchedEventsComponentOnAKnativeBefore115WithNewTriggerFiltersDisabledIsRefused() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.14.7").withFeature("new-trigger-filters", "disabled");
+        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/unmatched-events\n".formatted(ROOT)));
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("new-trigger-filters is disabled: k8s/components/unmatched-events needs it");
+        assertThat(cluster.changes()).isEmpty();
     }
 
     @Test
@@ -170,5 +187,11 @@ class DeployScriptTest {
         assertThat(unknown.exitCode()).isEqualTo(2);
         assertThat(unknown.output()).contains("unknown argument '--bogus'");
         assertThat(cluster.calls()).isEmpty();
+    }
+
+    /** An overlay of the repository with these lines under components:; returns its folder. */
+    private String overlayListing(String components) {
+        Kustomize.write(overlay.resolve("kustomization.yaml"), "resources:\n  - " + ROOT + "\ncomponents:\n" + components);
+        return overlay.toString();
     }
 }
