@@ -186,16 +186,8 @@ public class ProgramSettingsTest {
 
     /** Rows of the README table under "### program" in "## Configuration": `ENV` | `--flag` | `default` | meaning. */
     public static List<Row> readmeSettings(String program) {
-        String readme = Readme.text();
-        String configuration = readme.substring(readme.indexOf("## Configuration"));
-        String section = configuration.substring(configuration.indexOf("### " + program));
-        List<Row> rows = new ArrayList<>();
-        for (String line : section.lines().skip(1).takeWhile(l -> !l.startsWith("#")).toList()) {
-            if (!line.startsWith("| `") && !line.startsWith("| —")) continue;
-            String[] cells = line.split("\\|");
-            rows.add(new Row(code(cells[1]), code(cells[2]), code(cells[3])));
-        }
-        return rows;
+        return Readme.tableRows(Readme.programTable(Readme.text(), program)).stream()
+                .map(cells -> new Row(code(cells.get(0)), code(cells.get(1)), code(cells.get(2)))).toList();
     }
 
     private static String code(String cell) {

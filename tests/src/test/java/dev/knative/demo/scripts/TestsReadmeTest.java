@@ -47,7 +47,7 @@ class TestsReadmeTest {
 
     @Test
     void everySettingOfBothProgramsHasARow() throws IOException {
-        Map<String, String> rows = rows(section(testsReadme(), "## Settings"));
+        Map<String, String> rows = rows(section(testsReadme(), "Settings"));
         for (String program : List.of("consumer.java", "producer.java")) {
             for (ProgramSettingsTest.Row setting : ProgramSettingsTest.readmeSettings(program)) {
                 String name = "`" + (setting.env() != null ? setting.env() : setting.flag()) + "`";
@@ -60,9 +60,9 @@ class TestsReadmeTest {
     void everyRowOfTheDeliveryContractAndTheFailureModesHasARowOrIsNamedAsKnativesOwn() throws IOException {
         String tests = behaviours();
         Map<String, String> rows = rows(tests);
-        String knativesOwn = section(tests, "## Not this project's behaviour");
-        List<String> documented = new ArrayList<>(rows(section(Readme.text(), "## The delivery contract")).keySet());
-        documented.addAll(rows(section(Readme.text(), "## Failure modes")).keySet());
+        String knativesOwn = section(tests, "Not this project's behaviour");
+        List<String> documented = new ArrayList<>(rows(section(Readme.text(), "The delivery contract")).keySet());
+        documented.addAll(rows(section(Readme.text(), "Failure modes")).keySet());
         assertThat(documented).hasSizeGreaterThan(20).allSatisfy(row ->
                 assertThat(rows.containsKey(row) || knativesOwn.contains("\"" + row + "\"")).as(row).isTrue());
     }
@@ -86,24 +86,16 @@ class TestsReadmeTest {
         return Files.readString(ScriptProcess.REPO.resolve("tests/README.md"));
     }
 
-    /** The text from a heading to the next heading of the same level. */
-    private static String section(String markdown, String heading) {
-        int start = markdown.indexOf("\n" + heading + "\n");
-        assertThat(start).as(heading).isNotNegative();
-        int end = markdown.indexOf("\n" + heading.substring(0, heading.indexOf(' ') + 1), start + heading.length() + 1);
-        return markdown.substring(start, end < 0 ? markdown.length() : end);
+    /** The text under a "## " heading, up to the next one. */
+    private static String section(String markdown, String title) {
+        return String.join("\n", Readme.section(markdown.lines().toList(), 2, title));
     }
 
-    /** Table rows as first cell → the rest, header and separator rows left out. */
+    /** Table rows as first cell → the rest. */
     private static Map<String, String> rows(String markdown) {
         Map<String, String> rows = new LinkedHashMap<>();
-        List<String> lines = markdown.lines().toList();
-        for (int i = 0; i < lines.size(); i++) {
-            boolean header = i + 1 < lines.size() && lines.get(i + 1).startsWith("|---");
-            if (!lines.get(i).startsWith("| ") || header) continue;
-            String[] cells = lines.get(i).split(" \\| ", 2);
-            rows.put(cells[0].substring(2).trim(), cells.length > 1 ? cells[1] : "");
-        }
+        for (List<String> cells : Readme.tableRows(markdown.lines().toList()))
+            rows.put(cells.get(0), String.join(" | ", cells.subList(1, cells.size())));
         return rows;
     }
 }
