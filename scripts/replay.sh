@@ -351,6 +351,8 @@ main() {
     objects "<end offsets of $TOPIC when the replay starts>"
     return 0
   fi
+  "$KUBECTL" get crd kafkasources.sources.knative.dev --output name >/dev/null \
+    || fail "no KafkaSource in this cluster: install eventing-kafka-source.yaml of eventing-kafka-broker, the Broker's release"
   local until
   until="$(existing_until)"
   if [[ -n $until ]]; then

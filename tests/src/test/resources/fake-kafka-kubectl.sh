@@ -56,6 +56,7 @@ case "$1 $2" in
       *default\\.topic*) cat "$dir/channel-topic" ;;
       *) echo "kafkachannel.messaging.knative.dev/$3" ;;
     esac ;;
+  'get crd') echo "customresourcedefinition.apiextensions.k8s.io/$3" ;;
   'get configmap') printf 'channel-kafka-bootstrap.kafka-channel:9092' ;;
   'get service')
     [[ -e $dir/service-$3 ]] || not_found services "$3"
