@@ -364,6 +364,8 @@ main() {
     position_group
   fi
   objects "$until" | "$KUBECTL" apply --namespace "$NAMESPACE" --filename -
+  # From here on the replay runs in the cluster whatever becomes of this script.
+  trap 'echo "Interrupted: replay $NAME goes on; run again with --name $NAME to wait for it, or --delete --name $NAME" >&2; exit 130' INT TERM
   "$KUBECTL" wait kafkasources.sources.knative.dev "$NAME" --namespace "$NAMESPACE" --for condition=Ready --timeout "$WAIT_TIMEOUT"
   if ! $WAIT; then
     echo "Replay $NAME runs; it also delivers events stored from now on until deleted: $(basename "$0") --delete --name $NAME" >&2
