@@ -209,7 +209,7 @@ class consumer {
     private final PrometheusMeterRegistry registry;
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
     private final Map<String, Timer> timers = new ConcurrentHashMap<>();
-    // (source, id) -> the outcome of its processing; bounded so memory stays flat under any load.
+    // (source, id), or (source, id, replay run), -> the outcome of its processing; bounded so memory stays flat.
     private final Map<String, Future<Outcome>> seen;
     private final ArrayDeque<JsonObject> deadLetters = new ArrayDeque<>();
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -334,6 +334,9 @@ class consumer {
             return new Outcome("failed", 503, reason);
         }
     }
+
+    /** The extension a replay's KafkaSource adds through ceOverrides, naming the replay run (scripts/replay.sh). */
+    static final String REPLAY = "replay";
 
     /** One request on its way: the event (null when unreadable), its trace, and when it arrived. */
     record Delivery(CloudEvent event, Trace trace, long startedNanos) {}
@@ -473,9 +476,14 @@ class consumer {
         return data instanceof JsonObject object ? type.validate.apply(object) : Optional.of("data must be a JSON object");
     }
 
-    /** A retry or redelivery of an event already processed is answered, not processed again. */
+    /**
+     * A retry or redelivery of an event already processed is answered, not processed again. A replay (scripts/replay.sh)
+     * marks its copies with the extension replay=<run>: each run is processed once more, and once only, as its own key.
+     */
     private Future<Outcome> processOnce(CloudEvent event) {
-        String key = event.getSource() + " " + event.getId();
+        String replay = extension(event, REPLAY);
+        // A control character cannot occur in an id (check()), so "\n" keeps a replay's key apart from any plain one.
+        String key = event.getSource() + " " + event.getId() + (replay == null ? "" : "\n" + replay);
         Promise<Outcome> mine = Promise.promise();
         Future<Outcome> earlier = seen.putIfAbsent(key, mine.future());
         if (earlier != null) {
@@ -531,6 +539,7 @@ class consumer {
                 .put("duration_ms", Math.round(millis * 100) / 100.0).put("pod", config.pod())
                 .put("trace_id", trace.traceId()).put("span_id", trace.spanId());
         if (trace.parentSpanId() != null) line.put("parent_span_id", trace.parentSpanId());
+        if (event != null && extension(event, REPLAY) != null) line.put("replay", extension(event, REPLAY));
         if (outcome.reason() != null) line.put("reason", outcome.reason());
         return line;
     }
