@@ -16,7 +16,8 @@ import java.util.Optional;
 public final class CrdSchemas {
 
     private static final Map<String, JsonNode> SCHEMAS = Map.of(
-            "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"));
+            "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"),
+            "keda.sh/v1alpha1/ScaledObject", schema("keda.sh_scaledobjects.yaml", "v1alpha1"));
 
     private CrdSchemas() {}
 
