@@ -5,6 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.knative.demo.support.KubernetesModels;
 import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
+import dev.knative.demo.programs.ProgramSettingsTest;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fabric8.knative.duck.v1.DeliverySpec;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.SubscriptionsAPIFilter;
 import io.fabric8.knative.eventing.v1.Trigger;
@@ -15,6 +18,9 @@ import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecTo;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicyToReference;
 import io.fabric8.knative.sources.v1.SinkBinding;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpec;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,8 +39,9 @@ class ManifestComponentsTest {
     void everyComponentIsListedCommentedOutInTheRootKustomizationAndHasAReadme() {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
-        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("confluent-platform", "kafka-broker", "kafka-channel", "maven-mirror",
-                "monitoring", "nats-jetstream-channel", "security", "strimzi-kafka", "tls", "tracing", "unmatched-events");
+        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("autoscaling", "autoscaling-keda", "confluent-platform",
+                "kafka-broker", "kafka-channel", "maven-mirror", "monitoring", "nats-jetstream-channel", "retry-after", "security",
+                "strimzi-kafka", "tls", "tracing", "unmatched-events");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
@@ -111,6 +118,63 @@ class ManifestComponentsTest {
         assertThat(unmatched.getSpec().getSubscriber().getRef().getName()).isEqualTo("dead-letter");
         assertThat(unmatched.getSpec().getBroker()).isEqualTo("default");
         assertThat(rendered.all(Trigger.class)).hasSize(baseTypes.size() + 1);
+    }
+
+    @Test
+    void theRetryAfterComponentAddsRetryAfterMaxToTheDeliveryOfEveryTriggerAndTheBrokerAndChangesNothingElse(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "retry-after");
+        DeliverySpec base = Kustomize.repository().triggerDelivery();
+        DeliverySpec delivery = rendered.triggerDelivery();
+
+        assertThat(delivery.getRetryAfterMax()).isEqualTo("PT10S");
+        assertThat(rendered.one(Broker.class, "default").getSpec().getDelivery()).as("the Broker's, the same").isEqualTo(delivery);
+        delivery.setRetryAfterMax(null);
+        assertThat(delivery).isEqualTo(base);
+        assertThat(rendered.all(Trigger.class)).hasSameSizeAs(Kustomize.repository().all(Trigger.class));
+    }
+
+    @Test
+    void theAutoscalingComponentScalesTheConsumerOnHalfItsMaxInFlightPerPodAndOnCpuAndLeavesItTheReplicaCount(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "autoscaling");
+        HorizontalPodAutoscaler autoscaler = rendered.one(HorizontalPodAutoscaler.class, "consumer");
+        int maxInFlight = Integer.parseInt(ProgramSettingsTest.readmeSettings("consumer.java").stream()
+                .filter(setting -> "MAX_IN_FLIGHT".equals(setting.env())).findFirst().orElseThrow().fallback());
+
+        assertThat(autoscaler.getSpec().getScaleTargetRef()).extracting("apiVersion", "kind", "name")
+                .containsExactly("apps/v1", "Deployment", "consumer");
+        assertThat(autoscaler.getSpec().getMinReplicas()).isEqualTo(Kustomize.repository().one(Deployment.class, "consumer")
+                .getSpec().getReplicas());
+        assertThat(autoscaler.getSpec().getMetrics()).extracting(MetricSpec::getType).containsExactly("Pods", "Resource");
+        assertThat(autoscaler.getSpec().getMetrics().get(0).getPods()).satisfies(inFlight -> {
+            assertThat(inFlight.getMetric().getName()).isEqualTo("consumer_in_flight");
+            assertThat(inFlight.getTarget().getAverageValue()).isEqualTo(new Quantity(String.valueOf(maxInFlight / 2)));
+        });
+        assertThat(autoscaler.getSpec().getMetrics().get(1).getResource().getName()).isEqualTo("cpu");
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getReplicas()).as("left to the autoscaler").isNull();
+    }
+
+    @Test
+    void theKedaComponentScalesTheConsumerOnTheLagOfEachTriggersConsumerGroupOnTheKafkaBrokersTopic(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp.resolve("keda"), "autoscaling-keda");
+        JsonNode scaled = rendered.json().stream().filter(object -> object.path("kind").asText().equals("ScaledObject"))
+                .findFirst().orElseThrow();
+        String namespace = scaled.at("/metadata/namespace").asText();
+        Broker broker = Kustomize.repository().one(Broker.class, "default");
+        String bootstrap = Kustomize.renderWithComponent(temp.resolve("kafka"), "kafka-broker")
+                .one(ConfigMap.class, "kafka-broker-config").getData().get("bootstrap.servers");
+
+        assertThat(scaled.at("/spec/scaleTargetRef/name").asText()).isEqualTo("consumer");
+        assertThat(scaled.at("/spec/minReplicaCount").asInt()).isEqualTo(2);
+        // eventing-kafka-broker's default templates: knative-broker-<ns>-<broker>, knative-trigger-<ns>-<trigger>.
+        assertThat(scaled.at("/spec/triggers")).allSatisfy(trigger -> {
+            assertThat(trigger.path("type").asText()).isEqualTo("kafka");
+            assertThat(trigger.at("/metadata/topic").asText()).isEqualTo("knative-broker-" + namespace + "-" + broker.getMetadata().getName());
+            assertThat(trigger.at("/metadata/bootstrapServers").asText()).isEqualTo(bootstrap);
+        });
+        assertThat(scaled.at("/spec/triggers")).extracting(trigger -> trigger.at("/metadata/consumerGroup").asText())
+                .containsExactlyInAnyOrderElementsOf(rendered.all(Trigger.class).stream()
+                        .map(trigger -> "knative-trigger-" + namespace + "-" + trigger.getMetadata().getName()).toList());
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getReplicas()).as("left to KEDA's autoscaler").isNull();
     }
 
     /**

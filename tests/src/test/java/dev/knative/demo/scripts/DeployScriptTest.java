@@ -166,6 +166,57 @@ class DeployScriptTest {
     }
 
     @Test
+    void theRetryAfterComponentWithDeliveryRetryAfterNotEnabledIsRefusedSayingHowToEnableIt() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
+        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/retry-after\n".formatted(ROOT)));
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("delivery-retryafter is not enabled: k8s/components/retry-after",
+                "patch configmap config-features --namespace knative-eventing", "\"delivery-retryafter\":\"enabled\"");
+        assertThat(cluster.changes()).isEmpty();
+    }
+
+    @Test
+    void theRetryAfterComponentIsDeployedWithDeliveryRetryAfterEnabledAndNamedWhenItIsEnabledWithoutIt() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2").withFeature("delivery-retryafter", "enabled");
+        Result listed = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/retry-after\n".formatted(ROOT)));
+        Result base = cluster.run(SCRIPT, Map.of());
+
+        assertThat(listed.exitCode()).as(listed.output()).isZero();
+        assertThat(listed.output()).doesNotContain("retry-after");
+        assertThat(base.exitCode()).as(base.output()).isZero();
+        assertThat(base.output()).contains("note: Knative's delivery-retryafter is enabled: k8s/components/retry-after");
+        assertThat(cluster.changes()).containsExactly(List.of("apply", "--kustomize", overlay.toString()),
+                List.of("apply", "--kustomize", ROOT));
+    }
+
+    @Test
+    void theAutoscalingComponentWithoutACustomMetricsApiIsNamedAsScalingOnCpuOnlyAndTheDeployGoesOn() {
+        String overlay = overlayListing("  - %s/k8s/components/autoscaling\n".formatted(ROOT));
+        Result without = new FakeCluster(fake).withKnative("1.22.2").run(SCRIPT, Map.of(), "--overlay", overlay);
+        Result with = new FakeCluster(fake).withKnative("1.22.2").serving("/apis/custom.metrics.k8s.io/v1beta1")
+                .run(SCRIPT, Map.of(), "--overlay", overlay);
+
+        assertThat(without.exitCode()).as(without.output()).isZero();
+        assertThat(without.output()).contains("serves no custom metrics API", "scales the consumer up on CPU only, and never down");
+        assertThat(with.exitCode()).as(with.output()).isZero();
+        assertThat(with.output()).doesNotContain("custom metrics");
+    }
+
+    @Test
+    void theKedaComponentWithoutKedasCrdIsRefused() {
+        String overlay = overlayListing("  - %s/k8s/components/autoscaling-keda\n".formatted(ROOT));
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
+        Result without = cluster.run(SCRIPT, Map.of(), "--overlay", overlay);
+        assertThat(without.exitCode()).isEqualTo(1);
+        assertThat(without.output()).contains("KEDA is not installed (CRD scaledobjects.keda.sh is missing)");
+        assertThat(cluster.changes()).isEmpty();
+
+        Result with = cluster.withCrd("scaledobjects.keda.sh").run(SCRIPT, Map.of(), "--overlay", overlay);
+        assertThat(with.exitCode()).as(with.output()).isZero();
+    }
+
+    @Test
     void deleteRemovesWhatTheKustomizationCreatesAndWaitsUntilItIsGone() {
         FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
 

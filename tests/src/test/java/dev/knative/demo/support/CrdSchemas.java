@@ -18,7 +18,8 @@ public final class CrdSchemas {
     private static final Map<String, JsonNode> SCHEMAS = Map.of(
             "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"),
             // eventing-kafka-broker knative-v1.22.3 control-plane/config/eventing-kafka-broker/100-source/100-kafka-source.yaml
-            "sources.knative.dev/v1/KafkaSource", schema("kafka-knative-v1.22.3_kafkasources.yaml", "v1"));
+            "sources.knative.dev/v1/KafkaSource", schema("kafka-knative-v1.22.3_kafkasources.yaml", "v1"),
+            "keda.sh/v1alpha1/ScaledObject", schema("keda.sh_scaledobjects.yaml", "v1alpha1"));
 
     private CrdSchemas() {}
 
