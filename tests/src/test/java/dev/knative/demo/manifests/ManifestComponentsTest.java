@@ -5,6 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.knative.demo.support.KubernetesModels;
 import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
+import dev.knative.demo.support.ScriptProcess;
+import dev.knative.demo.support.TestSink;
+import io.cloudevents.CloudEvent;
+import io.cloudevents.sql.Expression;
+import io.cloudevents.sql.Parser;
+import io.cloudevents.sql.Result;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.SubscriptionsAPIFilter;
 import io.fabric8.knative.eventing.v1.Trigger;
@@ -15,9 +21,13 @@ import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecTo;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicyToReference;
 import io.fabric8.knative.sources.v1.SinkBinding;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -34,7 +44,7 @@ class ManifestComponentsTest {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
         assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("kafka-broker", "kafka-channel", "maven-mirror", "monitoring",
-                "nats-jetstream-channel", "security", "tls", "tracing", "unmatched-events");
+                "nats-jetstream-channel", "priority-routing", "security", "tls", "tracing", "unmatched-events");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
@@ -110,6 +120,55 @@ class ManifestComponentsTest {
         assertThat(unmatched.getSpec().getSubscriber().getRef().getName()).isEqualTo("dead-letter");
         assertThat(unmatched.getSpec().getBroker()).isEqualTo("default");
         assertThat(rendered.all(Trigger.class)).hasSize(baseTypes.size() + 1);
+    }
+
+    /**
+     * The Trigger's CESQL expression, evaluated by the CloudEvents SDK's CESQL implementation on the events the
+     * producer really sends: exactly the orders the producer marks high pass. Knative's broker filter treats an
+     * expression that fails to evaluate as not passing (pkg/eventfilter/subscriptionsapi/cesql_filter.go), and so
+     * does this test.
+     */
+    @Test
+    void thePriorityRoutingTriggerPassesExactlyTheOrdersTheProducerMarksHighToItsOwnConsumer(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "priority-routing");
+        Trigger priority = rendered.one(Trigger.class, "priority-orders");
+        assertThat(priority.getSpec().getFilter()).as("filter would be overridden by filters").isNull();
+        assertThat(priority.getSpec().getFilters()).hasSize(1);
+        Expression expression = Parser.parseDefault(priority.getSpec().getFilters().get(0).getCesql());
+        assertThat(priority.getSpec().getSubscriber().getRef().getName()).isEqualTo("consumer-priority");
+        Map<String, String> selector = rendered.one(Service.class, "consumer-priority").getSpec().getSelector();
+        assertThat(rendered.one(Deployment.class, "consumer-priority").getSpec().getTemplate().getMetadata().getLabels())
+                .containsAllEntriesOf(selector);
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getTemplate().getMetadata().getLabels().entrySet()
+                .containsAll(selector.entrySet())).as("the consumer's pods are behind the priority Service").isFalse();
+
+        try (TestSink sink = TestSink.start();
+             ScriptProcess producer = ScriptProcess.start("producer.java",
+                     Map.of("K_SINK", sink.url(), "PORT", "0", "COUNT", "270", "RATE", "1000"))) {
+            assertThat(producer.awaitExit(ScriptProcess.START_TIMEOUT)).isZero();
+            Map<Boolean, List<CloudEvent>> passed = sink.received().stream().map(TestSink.Received::event)
+                    .collect(Collectors.partitioningBy(event -> {
+                        Result result = expression.evaluate(event);
+                        return !result.isFailed() && Boolean.TRUE.equals(result.value());
+                    }));
+
+            assertThat(passed.get(true)).as("passed").isNotEmpty().allSatisfy(order -> {
+                assertThat(order.getType()).isEqualTo("order.placed");
+                assertThat(order.getExtension("priority")).isEqualTo("high");
+                assertThat(amount(order)).isGreaterThanOrEqualTo(90);
+            });
+            assertThat(passed.get(false)).as("not passed").extracting(CloudEvent::getType)
+                    .contains("demo.event", "user.created", "order.placed");
+            assertThat(passed.get(false)).filteredOn(event -> event.getType().equals("order.placed")).allSatisfy(order -> {
+                assertThat(order.getExtension("priority")).isEqualTo("normal");
+                assertThat(amount(order)).isLessThan(90);
+            });
+            assertThat(passed.get(true).size() + passed.get(false).size()).isEqualTo(270);
+        }
+    }
+
+    private static double amount(CloudEvent order) {
+        return new JsonObject(Buffer.buffer(order.getData().toBytes())).getDouble("amount");
     }
 
     /**
