@@ -17,8 +17,8 @@ KNATIVE_VERSION=0
 readonly MIN_KNATIVE=1.12
 # The first release whose Triggers take the Subscriptions API filters always (k8s/components/unmatched-events).
 readonly FILTERS_GA_KNATIVE=1.15
-# Components whose Triggers use those filters.
-readonly FILTER_COMPONENTS=(unmatched-events)
+# Components whose Triggers use those filters (DeployScriptTest finds them in k8s/components/ and compares).
+readonly FILTER_COMPONENTS=(unmatched-events priority-routing)
 # What k8s/components/autoscaling and autoscaling-keda read their metrics from.
 readonly CUSTOM_METRICS_API=/apis/custom.metrics.k8s.io/v1beta1
 readonly KEDA_CRD=scaledobjects.keda.sh

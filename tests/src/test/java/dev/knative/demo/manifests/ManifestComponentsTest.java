@@ -8,6 +8,12 @@ import dev.knative.demo.support.Manifests;
 import dev.knative.demo.programs.ProgramSettingsTest;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.knative.duck.v1.DeliverySpec;
+import dev.knative.demo.support.ScriptProcess;
+import dev.knative.demo.support.TestSink;
+import io.cloudevents.CloudEvent;
+import io.cloudevents.sql.Expression;
+import io.cloudevents.sql.Parser;
+import io.cloudevents.sql.Result;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.SubscriptionsAPIFilter;
 import io.fabric8.knative.eventing.v1.Trigger;
@@ -21,9 +27,13 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpec;
+import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -40,7 +50,7 @@ class ManifestComponentsTest {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
         assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("autoscaling", "autoscaling-keda", "confluent-platform",
-                "kafka-broker", "kafka-channel", "maven-mirror", "monitoring", "nats-jetstream-channel", "retry-after", "security",
+                "kafka-broker", "kafka-channel", "maven-mirror", "monitoring", "nats-jetstream-channel", "priority-routing", "retry-after", "security",
                 "strimzi-kafka", "tls", "tracing", "unmatched-events");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
@@ -175,6 +185,55 @@ class ManifestComponentsTest {
                 .containsExactlyInAnyOrderElementsOf(rendered.all(Trigger.class).stream()
                         .map(trigger -> "knative-trigger-" + namespace + "-" + trigger.getMetadata().getName()).toList());
         assertThat(rendered.one(Deployment.class, "consumer").getSpec().getReplicas()).as("left to KEDA's autoscaler").isNull();
+    }
+
+    /**
+     * The Trigger's CESQL expression, evaluated by the CloudEvents SDK's CESQL implementation on the events the
+     * producer really sends: exactly the orders the producer marks high pass. Knative's broker filter treats an
+     * expression that fails to evaluate as not passing (pkg/eventfilter/subscriptionsapi/cesql_filter.go), and so
+     * does this test.
+     */
+    @Test
+    void thePriorityRoutingTriggerPassesExactlyTheOrdersTheProducerMarksHighToItsOwnConsumer(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "priority-routing");
+        Trigger priority = rendered.one(Trigger.class, "priority-orders");
+        assertThat(priority.getSpec().getFilter()).as("filter would be overridden by filters").isNull();
+        assertThat(priority.getSpec().getFilters()).hasSize(1);
+        Expression expression = Parser.parseDefault(priority.getSpec().getFilters().get(0).getCesql());
+        assertThat(priority.getSpec().getSubscriber().getRef().getName()).isEqualTo("consumer-priority");
+        Map<String, String> selector = rendered.one(Service.class, "consumer-priority").getSpec().getSelector();
+        assertThat(rendered.one(Deployment.class, "consumer-priority").getSpec().getTemplate().getMetadata().getLabels())
+                .containsAllEntriesOf(selector);
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getTemplate().getMetadata().getLabels().entrySet()
+                .containsAll(selector.entrySet())).as("the consumer's pods are behind the priority Service").isFalse();
+
+        try (TestSink sink = TestSink.start();
+             ScriptProcess producer = ScriptProcess.start("producer.java",
+                     Map.of("K_SINK", sink.url(), "PORT", "0", "COUNT", "270", "RATE", "1000"))) {
+            assertThat(producer.awaitExit(ScriptProcess.START_TIMEOUT)).isZero();
+            Map<Boolean, List<CloudEvent>> passed = sink.received().stream().map(TestSink.Received::event)
+                    .collect(Collectors.partitioningBy(event -> {
+                        Result result = expression.evaluate(event);
+                        return !result.isFailed() && Boolean.TRUE.equals(result.value());
+                    }));
+
+            assertThat(passed.get(true)).as("passed").isNotEmpty().allSatisfy(order -> {
+                assertThat(order.getType()).isEqualTo("order.placed");
+                assertThat(order.getExtension("priority")).isEqualTo("high");
+                assertThat(amount(order)).isGreaterThanOrEqualTo(90);
+            });
+            assertThat(passed.get(false)).as("not passed").extracting(CloudEvent::getType)
+                    .contains("demo.event", "user.created", "order.placed");
+            assertThat(passed.get(false)).filteredOn(event -> event.getType().equals("order.placed")).allSatisfy(order -> {
+                assertThat(order.getExtension("priority")).isEqualTo("normal");
+                assertThat(amount(order)).isLessThan(90);
+            });
+            assertThat(passed.get(true).size() + passed.get(false).size()).isEqualTo(270);
+        }
+    }
+
+    private static double amount(CloudEvent order) {
+        return new JsonObject(Buffer.buffer(order.getData().toBytes())).getDouble("amount");
     }
 
     /**

@@ -5,11 +5,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.knative.demo.support.FakeCluster;
 import dev.knative.demo.support.FakeKubectl.Result;
 import dev.knative.demo.support.Kustomize;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * scripts/deploy.sh against a stand-in kubectl playing a cluster (support/FakeCluster): the
@@ -155,13 +161,27 @@ class DeployScriptTest {
         assertThat(new FakeCluster(fake).withKnative("1.14.7").run(SCRIPT, Map.of()).output()).doesNotContain("unmatched-events");
     }
 
-    @Test
-    void theUnmatchedEventsComponentOnAKnativeBefore115WithNewTriggerFiltersDisabledIsRefused() {
+    /** The components whose manifests give a Trigger {@code filters}: each must be one deploy.sh names. */
+    static List<String> componentsWithTriggerFilters() {
+        return Kustomize.componentNames().stream().filter(component -> {
+            try (Stream<Path> files = Files.list(Kustomize.COMPONENTS.resolve(component))) {
+                return files.filter(file -> file.toString().endsWith(".yaml")).map(Kustomize::read)
+                        .anyMatch(text -> text.contains("kind: Trigger") && text.contains("\n  filters:\n"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }).toList();
+    }
+
+    @ParameterizedTest
+    @MethodSource("componentsWithTriggerFilters")
+    void aComponentWithTriggerFiltersOnAKnativeBefore115WithNewTriggerFiltersDisabledIsRefused(String component) {
+        assertThat(componentsWithTriggerFilters()).contains("unmatched-events", "priority-routing");
         FakeCluster cluster = new FakeCluster(fake).withKnative("1.14.7").withFeature("new-trigger-filters", "disabled");
-        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/unmatched-events\n".formatted(ROOT)));
+        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/%s\n".formatted(ROOT, component)));
 
         assertThat(result.exitCode()).isEqualTo(1);
-        assertThat(result.output()).contains("new-trigger-filters is disabled: k8s/components/unmatched-events needs it");
+        assertThat(result.output()).contains("new-trigger-filters is disabled: k8s/components/" + component + " needs it");
         assertThat(cluster.changes()).isEmpty();
     }
 
