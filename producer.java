@@ -95,7 +95,8 @@ import javax.net.ssl.X509TrustManager;
 /**
  * The producer end of the event flow: it generates events at a steady rate and delivers each to the sink (the
  * Broker's ingress, from K_SINK), holding and retrying it until delivered, and never dropping one silently.
- * Read top to bottom: the event types, configuration, start-up, the send path (tick, enqueue, pump, send, settle), shutdown, helpers.
+ * Read top to bottom: the event types, configuration, start-up, the send path (tick, enqueue, pump, send, settle),
+ * shutdown, helpers.
  */
 class producer {
 
