@@ -81,7 +81,8 @@ class ManifestScriptConfigMapsTest {
         return Stream.of(
                 Arguments.of("consumer.java", "consumer-script", Set.of("consumer", "dead-letter")),
                 Arguments.of("producer.java", "producer-script", Set.of("producer")),
-                Arguments.of("scripts/deps.lock", "jbang-boot", Set.of("producer", "consumer", "dead-letter")));
+                Arguments.of("scripts/deps.lock", "jbang-boot", Set.of("producer", "consumer", "dead-letter")),
+                Arguments.of("k8s/schemas/order.placed.json", "event-schemas", Set.of("consumer", "dead-letter")));
     }
 
     @ParameterizedTest(name = "editing {0} renames {1} and rolls {2}")
@@ -107,8 +108,8 @@ class ManifestScriptConfigMapsTest {
     }
 
     @Test
-    void theGeneratorsShipTheThreeScriptBundles() {
-        assertThat(GENERATED).containsOnlyKeys("jbang-boot", "producer-script", "consumer-script");
+    void theGeneratorsShipTheThreeScriptBundlesAndTheEventSchemas() {
+        assertThat(GENERATED).containsOnlyKeys("jbang-boot", "producer-script", "consumer-script", "event-schemas");
         assertThat(GENERATED.get("producer-script")).containsExactly("producer.java");
         assertThat(GENERATED.get("consumer-script")).containsExactly("consumer.java");
         assertThat(GENERATED.get("jbang-boot")).contains("scripts/jbang", "scripts/jbang.lock", "scripts/deps.lock");

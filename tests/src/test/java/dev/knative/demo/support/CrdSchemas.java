@@ -15,8 +15,10 @@ import java.util.Optional;
  */
 public final class CrdSchemas {
 
+    // EventType: the version every supported release serves, from the oldest (its schema is the same up to 1.22).
     private static final Map<String, JsonNode> SCHEMAS = Map.of(
-            "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"));
+            "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"),
+            "eventing.knative.dev/v1beta2/EventType", schema("knative-v1.12.6_eventtype.yaml", "v1beta2"));
 
     private CrdSchemas() {}
 
