@@ -27,7 +27,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * the types (the Triggers, Knative's EventTypes, the unmatched-events Trigger's list, the producer's samples) names
  * exactly the same set; each EventType carries its schema as the consumer reads it.
  */
-class ManifestEventContractTest {
+public class ManifestEventContractTest {
 
     @Test
     void theSchemaFilesTheTriggersTheEventTypesTheUnmatchedEventsListAndTheProducersSamplesNameTheSameTypes(@TempDir Path temp) {

@@ -73,7 +73,7 @@ public final class EventContract {
         try {
             node = JSON.readTree(data);
         } catch (IOException e) {
-            return List.of("not JSON: " + e.getOriginalMessage());
+            return List.of("not JSON: " + e.getMessage().lines().findFirst().orElse(""));
         }
         List<String> found = FACTORY.getSchema(schema(type)).validate(node).stream().map(ValidationMessage::getMessage).toList();
         Validator vertx = Validator.create(io.vertx.json.schema.JsonSchema.of(new JsonObject(schema(type).toString())),
