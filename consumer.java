@@ -196,18 +196,8 @@ class consumer {
         }
 
         static EventSchemas load(Settings settings) {
-            String setting = "EVENT_SCHEMAS='" + settings.text("EVENT_SCHEMAS") + "'";
-            Path directory = Path.of(settings.text("EVENT_SCHEMAS"));
-            // A mounted ConfigMap holds its keys as links beside hidden ..data folders: regular files are the keys.
-            List<Path> files;
-            try (var listing = Files.list(directory)) {
-                files = listing.filter(f -> f.getFileName().toString().endsWith(".json") && Files.isRegularFile(f))
-                        .sorted().toList();
-            } catch (IOException e) {
-                throw new BadSetting(setting + " is not valid: expected a readable directory of <type>.json schemas ("
-                        + e.getClass().getSimpleName() + ")");
-            }
-            if (files.isEmpty()) throw new BadSetting(setting + " is not valid: it holds no <type>.json schema");
+            List<Path> files = settings.check("EVENT_SCHEMAS", "a readable directory holding <type>.json schemas",
+                    EventSchemas::schemaFiles);
             Map<String, JsonSchema> byType = new HashMap<>();
             for (Path file : files) {
                 String name = file.getFileName().toString();
@@ -221,11 +211,22 @@ class consumer {
                     compiled.initializeValidators();
                     byType.put(name.substring(0, name.length() - ".json".length()), compiled);
                 } catch (IOException | RuntimeException e) {
-                    throw new BadSetting(setting + ": " + name + " is not a JSON Schema this consumer takes: "
-                            + firstLine(e.getMessage()));
+                    throw new BadSetting(file + " is not a JSON Schema this consumer takes: " + firstLine(e.getMessage()));
                 }
             }
             return new EventSchemas(Map.copyOf(byType));
+        }
+
+        // A mounted ConfigMap holds its keys as links beside hidden ..data folders: the regular files are the keys.
+        private static List<Path> schemaFiles(String directory) {
+            try (var listing = Files.list(Path.of(directory))) {
+                List<Path> files = listing.filter(f -> f.getFileName().toString().endsWith(".json") && Files.isRegularFile(f))
+                        .sorted().toList();
+                if (files.isEmpty()) throw new IllegalArgumentException("no schema");
+                return files;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
         }
 
         Optional<JsonSchema> of(String type) {
