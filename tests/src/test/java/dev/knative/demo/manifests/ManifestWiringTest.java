@@ -11,6 +11,7 @@ import io.fabric8.knative.duck.v1.Destination;
 import io.fabric8.knative.duck.v1.KReference;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.Trigger;
+import io.fabric8.knative.eventing.v1beta2.EventType;
 import io.fabric8.knative.sources.v1.SinkBinding;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
@@ -200,6 +201,10 @@ class ManifestWiringTest {
         SinkBinding binding = prefixed.one(SinkBinding.class, "blue-producer");
         assertThat(binding.getSpec().getSubject().getName()).isEqualTo("blue-producer");
         assertThat(binding.getSpec().getSink().getRef().getName()).isEqualTo("blue-default");
+        assertThat(prefixed.all(EventType.class)).hasSize(manifests.all(EventType.class).size()).allSatisfy(eventType -> {
+            assertThat(eventType.getSpec().getReference().getName()).isEqualTo("blue-default");
+            assertThat(eventType.getSpec().getSchemaData()).as("schema text copied in").startsWith("{");
+        });
     }
 
     private static String filteredType(Trigger trigger) {
