@@ -210,6 +210,8 @@ class BootPathTest {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             Map<String, String> env = isolatedEnvironment(mirror.url());
             env.put("PORT", "0");
+            // As in the Deployment: the schemas come from a volume of their own.
+            env.put("EVENT_SCHEMAS", REPO_ROOT.resolve("k8s/schemas").toString());
             assertThat(livePage(env, script)).isEqualTo(Files.readString(page));
             assertThat(livePage(withoutJBang(env), script)).as("a restart reuses the recorded command line")
                     .isEqualTo(Files.readString(page));
