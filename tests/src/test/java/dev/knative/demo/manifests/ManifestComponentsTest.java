@@ -8,6 +8,7 @@ import dev.knative.demo.support.Manifests;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.SubscriptionsAPIFilter;
 import io.fabric8.knative.eventing.v1.Trigger;
+import io.fabric8.knative.eventing.v1.TriggerBuilder;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicy;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicyFromReference;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecFrom;
@@ -18,6 +19,7 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -43,16 +45,20 @@ class ManifestComponentsTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} makes the Broker store events in a {2}")
+    @ParameterizedTest(name = "{0} makes the Broker {3} store events in a {2}")
     @CsvSource({
-        "'',                     messaging.knative.dev/v1,       InMemoryChannel",
-        "kafka-channel,          messaging.knative.dev/v1beta1,  KafkaChannel",
-        "nats-jetstream-channel, messaging.knative.dev/v1alpha1, NatsJetStreamChannel"})
-    void aChannelComponentReplacesTheChannelTemplateOfTheChannelBasedBroker(
-            String component, String apiVersion, String kind, @TempDir Path temp) {
+        "'',                     messaging.knative.dev/v1,       InMemoryChannel,      default,               broker-channel-config",
+        "kafka-channel,          messaging.knative.dev/v1beta1,  KafkaChannel,         default-kafka-channel, broker-kafka-channel-config",
+        "nats-jetstream-channel, messaging.knative.dev/v1alpha1, NatsJetStreamChannel, default-nats,          broker-nats-channel-config"})
+    void aChannelComponentGivesTheChannelBasedBrokerItsOwnNameAndChannelTemplate(
+            String component, String apiVersion, String kind, String name, String config, @TempDir Path temp) {
         Manifests rendered = component.isEmpty() ? Kustomize.repository() : Kustomize.renderWithComponent(temp, component);
-        Broker broker = rendered.one(Broker.class, "default");
-        Map<String, Object> template = Manifests.channelTemplate(rendered.one(ConfigMap.class, broker.getSpec().getConfig().getName()));
+        assertThat(rendered.all(Broker.class)).extracting(b -> b.getMetadata().getName()).containsExactly(name);
+        Broker broker = rendered.one(Broker.class, name);
+        assertThat(broker.getSpec().getConfig().getName()).isEqualTo(config);
+        assertThat(rendered.all(ConfigMap.class)).as("one channel template, so the old Broker's stays unchanged during a move")
+                .filteredOn(map -> map.getData() != null && map.getData().containsKey("channel-template-spec")).hasSize(1);
+        Map<String, Object> template = Manifests.channelTemplate(rendered.one(ConfigMap.class, config));
 
         assertThat(broker.getMetadata().getAnnotations()).containsEntry("eventing.knative.dev/broker.class", "MTChannelBasedBroker");
         assertThat(template).containsEntry("apiVersion", apiVersion).containsEntry("kind", kind);
@@ -65,14 +71,35 @@ class ManifestComponentsTest {
     @Test
     void theKafkaBrokerComponentSwitchesTheBrokerClassAndPointsItAtTheKafkaConfig(@TempDir Path temp) {
         Manifests rendered = Kustomize.renderWithComponent(temp, "kafka-broker");
-        Broker broker = rendered.one(Broker.class, "default");
+        Broker broker = rendered.one(Broker.class, "default-kafka");
         ConfigMap kafka = rendered.one(ConfigMap.class, broker.getSpec().getConfig().getName());
 
         assertThat(broker.getMetadata().getAnnotations()).containsEntry("eventing.knative.dev/broker.class", "Kafka");
         assertThat(kafka.getMetadata().getName()).isEqualTo("kafka-broker-config");
         assertThat(kafka.getData()).containsKeys("bootstrap.servers", "default.topic.partitions", "default.topic.replication.factor");
         assertThat(rendered.find(ConfigMap.class, "broker-channel-config")).as("the unused channel template is gone").isEmpty();
-        assertThat(rendered.all(Trigger.class)).isEqualTo(Kustomize.repository().all(Trigger.class));
+        assertThat(rendered.all(Trigger.class)).as("the base Triggers, renamed for the new Broker").isEqualTo(
+                Kustomize.repository().all(Trigger.class).stream().map(trigger -> new TriggerBuilder(trigger)
+                        .editMetadata().withName(trigger.getMetadata().getName() + "-kafka").endMetadata()
+                        .editSpec().withBroker("default-kafka").endSpec().build()).toList());
+    }
+
+    @Test
+    void theDurableComponentListedLastNamesTheBrokerInOnePlaceAndEveryReferenceFollows(@TempDir Path temp) {
+        Path copy = Kustomize.copyOfRepository(temp);
+        for (String component : List.of("security", "unmatched-events", "kafka-broker")) Kustomize.enableComponent(copy, component);
+        String root = Kustomize.read(copy.resolve("kustomization.yaml"));
+        assertThat(root.indexOf("  - k8s/components/kafka-broker")).as("listed last").isGreaterThan(root.indexOf("  - k8s/components/unmatched-events"));
+
+        Manifests rendered = Kustomize.render(copy);
+
+        assertThat(rendered.all(Broker.class)).extracting(b -> b.getMetadata().getName()).containsExactly("default-kafka");
+        assertThat(rendered.all(Trigger.class)).allSatisfy(trigger -> {
+            assertThat(trigger.getSpec().getBroker()).isEqualTo("default-kafka");
+            assertThat(trigger.getMetadata().getName()).endsWith("-kafka");
+        }).hasSize(4);
+        assertThat(rendered.all(SinkBinding.class).get(0).getSpec().getSink().getRef().getName()).isEqualTo("default-kafka");
+        assertThat(rendered.all(EventPolicy.class).get(0).getSpec().getTo().get(0).getRef().getName()).isEqualTo("default-kafka");
     }
 
     @Test

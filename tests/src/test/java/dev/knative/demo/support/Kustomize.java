@@ -127,14 +127,16 @@ public final class Kustomize {
 
     /**
      * Enables one component in a copy's root kustomization the way a user would: by uncommenting
-     * the {@code components:} key and the component's line. Fails if either line is not there.
+     * the {@code components:} key (unless an enabled component did) and the component's line. Fails
+     * if either line is not there.
      */
     public static void enableComponent(Path copy, String component) {
         Path kustomization = copy.resolve("kustomization.yaml");
         String text = read(kustomization);
         String key = "# components:\n";
         String entry = "#   - k8s/components/" + component + "\n";
-        assertThat(text).as("root kustomization.yaml lists the component commented out").contains(key, entry);
+        if (!text.contains("\ncomponents:\n")) assertThat(text).as("root kustomization.yaml has a commented components: key").contains(key);
+        assertThat(text).as("root kustomization.yaml lists the component commented out").contains(entry);
         write(kustomization, text.replace(key, "components:\n").replace(entry, "  - k8s/components/" + component + "\n"));
     }
 
