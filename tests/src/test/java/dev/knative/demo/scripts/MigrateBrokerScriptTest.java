@@ -169,8 +169,8 @@ class MigrateBrokerScriptTest {
 
     @Test
     void theHorizonFollowsEachTriggersRetriesBackoffTimeoutRetryAfterMaxAndDeadLetterSink() {
-        Manifests running = Kustomize.repository();
-        List<ObjectNode> objects = new ArrayList<>(running.json());
+        // Copies: the rendered repository is shared by every test.
+        List<ObjectNode> objects = Kustomize.repository().json().stream().map(ObjectNode::deepCopy).toList();
         for (ObjectNode object : objects) {
             String name = object.path("metadata").path("name").asText();
             if (!object.path("kind").asText().equals("Trigger")) continue;
