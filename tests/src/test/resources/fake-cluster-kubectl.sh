@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# A stand-in kubectl that plays a cluster for scripts/deploy.sh and scripts/install-knative.sh
-# (support/FakeCluster.java sets its state up as files beside it): it records every call's
-# arguments like support/FakeKubectl and answers from those files.
+# A stand-in kubectl that plays a cluster for scripts/deploy.sh, scripts/install-knative.sh and
+# scripts/migrate-broker.sh (support/FakeCluster.java sets its state up as files beside it): it
+# records every call's arguments like support/FakeKubectl and answers from those files. With a
+# folder objects/ it holds a namespace's objects as files (Kind.name.yaml) that get, apply, wait,
+# annotate and delete work on; the real kubectl on the PATH renders, and evaluates jsonpath offline.
 set -euo pipefail
 dir="$(dirname "$0")"
-n=$(($(cat "$dir/count" 2>/dev/null || echo 0) + 1))
-echo "$n" >"$dir/count"
-printf '%s\0' "$@" >"$dir/call-$n"
+seeding=false
+if [[ ${1:-} == __seed ]]; then
+  # FakeCluster puts objects in place without a recorded call.
+  shift
+  seeding=true
+else
+  n=$(($(cat "$dir/count" 2>/dev/null || echo 0) + 1))
+  echo "$n" >"$dir/count"
+  printf '%s\0' "$@" >"$dir/call-$n"
+fi
 
 # The value of an option such as --namespace or --output.
 option() {
@@ -41,6 +50,200 @@ apply_file() {
   fi
   cp "$1" "$dir/applied-$n"
 }
+
+# --- Objects: a namespace's objects as files, for scripts/migrate-broker.sh ------------------------
+
+objects="$dir/objects"
+
+kind_of() {
+  local kind="${1%%.*}"
+  case "${kind,,}" in
+    broker | brokers) echo Broker ;;
+    trigger | triggers) echo Trigger ;;
+    sinkbinding | sinkbindings) echo SinkBinding ;;
+    pod | pods) echo Pod ;;
+    deployment | deployments) echo Deployment ;;
+    networkpolicy | networkpolicies) echo NetworkPolicy ;;
+    configmap | configmaps) echo ConfigMap ;;
+    subscription | subscriptions) echo Subscription ;;
+    *) echo "stand-in kubectl: unknown kind $1" >&2; exit 1 ;;
+  esac
+}
+
+# A jsonpath template evaluated on object files, offline, by the real kubectl.
+jsonpath() {
+  local template="$1" files=() file
+  shift
+  for file in "$@"; do files+=(--filename "$file"); done
+  [[ $# -eq 0 ]] || command kubectl annotate --local "${files[@]}" stand-in/read=1 --output "jsonpath=$template"
+}
+
+# Whether an object file carries every label of a selector a=b,c=d.
+selected() {
+  local pair labels
+  [[ -n $2 ]] || return 0
+  labels="$(jsonpath '{.metadata.labels}' "$1")"
+  for pair in ${2//,/ }; do
+    [[ $labels == *"\"${pair%%=*}\":\"${pair#*=}\""* ]] || return 1
+  done
+}
+
+objects_get() {
+  local kind name="" template selector files=() file
+  kind="$(kind_of "$2")"
+  [[ ${3:-} == -* ]] || name="$3"
+  template="$(option --output "$@")"
+  template="${template#jsonpath=}"
+  selector="$(option --selector "$@")"
+  if [[ -n $name ]]; then
+    file="$objects/$kind.$name.yaml"
+    if [[ ! -e $file ]]; then
+      [[ " $* " == *' --ignore-not-found '* ]] && return
+      not_found "$2" "$name"
+    fi
+    files=("$file")
+  else
+    for file in "$objects/$kind".*.yaml; do
+      if [[ -e $file ]] && selected "$file" "$selector"; then files+=("$file"); fi
+    done
+    # A list: the template's range over .items applies to each object.
+    template="${template#"{range .items[*]}"}"
+    template="${template%"{end}"}"
+  fi
+  jsonpath "$template" "${files[@]}"
+}
+
+# The status Knative would give: an address for a Broker, a Ready condition (False for the object
+# FakeCluster.neverReady names).
+add_status() {
+  local file="$1" kind="$2" name="$3" host=broker-ingress namespace ready=True reason=Ready message=""
+  local never="$dir/never-ready-${kind,,}"
+  namespace="$(jsonpath '{.metadata.namespace}' "$file")"
+  [[ "$(jsonpath '{.metadata.annotations.eventing\.knative\.dev/broker\.class}' "$file")" != Kafka ]] || host=kafka-broker-ingress
+  if [[ -e $never && "$(cut -f 1 "$never")" == "$kind/$name" ]]; then
+    ready=False
+    reason="$(cut -f 3 "$never")"
+    message="$(cut -f 4 "$never")"
+  fi
+  {
+    echo "status:"
+    [[ $kind != Broker ]] || printf '  address:\n    url: http://%s.knative-eventing.svc.cluster.local/%s/%s\n' "$host" "$namespace" "$name"
+    printf '  conditions:\n    - type: Ready\n      status: "%s"\n      reason: %s\n      message: %s\n' "$ready" "$reason" "'${message//\'/\'\'}'"
+  } >>"$file"
+}
+
+# What Knative does once a SinkBinding names a Broker: the subject rolls, and its new pod gets the
+# Broker's address as K_SINK; the old pods stay until they are gone.
+roll_subject() {
+  local binding="$1" subject sink url pod namespace
+  subject="$(jsonpath '{.spec.subject.name}' "$binding")"
+  sink="$(jsonpath '{.spec.sink.ref.name}' "$binding")"
+  namespace="$(jsonpath '{.metadata.namespace}' "$binding")"
+  url="$(jsonpath '{.status.address.url}' "$objects/Broker.$sink.yaml")"
+  pod="$subject-$sink"
+  [[ ! -e $objects/Pod.$pod.yaml ]] || return 0
+  cat >"$objects/Pod.$pod.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $pod
+  namespace: $namespace
+  labels: $(jsonpath '{.spec.template.metadata.labels}' "$objects/Deployment.$subject.yaml")
+spec:
+  containers:
+    - name: app
+      env:
+        - name: K_SINK
+          value: $url
+EOF
+}
+
+objects_apply() {
+  local file="$1" kind name target verb=created
+  read -r kind name < <(jsonpath '{.kind} {.metadata.name}{"\n"}' "$file")
+  target="$objects/$kind.$name.yaml"
+  [[ ! -e $target ]] || verb=configured
+  cp "$file" "$target"
+  case "$kind" in Broker | Trigger | SinkBinding) add_status "$target" "$kind" "$name" ;; esac
+  [[ $kind != SinkBinding ]] || roll_subject "$target"
+  echo "${kind,,}/$name $verb"
+}
+
+objects_wait() {
+  local target
+  if [[ $2 == pod/* ]]; then
+    for target in "${@:2}"; do
+      [[ $target == pod/* ]] || break
+      rm -f "$objects/Pod.${target#pod/}.yaml"
+      echo "$target condition met"
+    done
+    return
+  fi
+  target="$objects/$(kind_of "$2").$3.yaml"
+  [[ -e $target ]] || not_found "$2" "$3"
+  if [[ "$(jsonpath '{.status.conditions[?(@.type=="Ready")].status}' "$target")" != True ]]; then
+    echo "error: timed out waiting for the condition on ${2}s/$3" >&2
+    exit 1
+  fi
+  echo "$2/$3 condition met"
+}
+
+objects_delete() {
+  local kind selector name file
+  kind="$(kind_of "$2")"
+  selector="$(option --selector "$@")"
+  if [[ -n $selector ]]; then
+    for file in "$objects/$kind".*.yaml; do
+      if [[ -e $file ]] && selected "$file" "$selector"; then
+        rm "$file"
+        echo "${kind,,} deleted"
+      fi
+    done
+    return
+  fi
+  for name in "${@:3}"; do
+    [[ $name != -* ]] || break
+    rm -f "$objects/$kind.$name.yaml"
+    echo "${kind,,} \"$name\" deleted"
+  done
+}
+
+objects_annotate() {
+  local file
+  file="$objects/$(kind_of "$2").$3.yaml"
+  command kubectl annotate --local --filename "$file" "$4" --output yaml >"$file.new"
+  mv "$file.new" "$file"
+  echo "$2/$3 annotated"
+}
+
+# A run cut short: the n-th change (FakeCluster.interruptedAfterChange) happens, then the connection drops.
+interrupt() {
+  local changes
+  changes=$(($(cat "$dir/changes" 2>/dev/null || echo 0) + 1))
+  echo "$changes" >"$dir/changes"
+  if [[ -e $dir/interrupt-after && $changes == "$(cat "$dir/interrupt-after")" ]]; then
+    rm "$dir/interrupt-after"
+    echo "stand-in kubectl: the connection to the server was lost after this change" >&2
+    exit 1
+  fi
+}
+
+if [[ $seeding == true ]]; then
+  mkdir -p "$objects"
+  for file in "$@"; do objects_apply "$file" >/dev/null; done
+  exit 0
+fi
+
+if [[ -d $objects ]]; then
+  case "$1" in
+    kustomize) exec kubectl "$@" ;;
+    get) objects_get "$@"; exit ;;
+    apply) objects_apply "$(option --filename "$@")"; interrupt; exit ;;
+    wait) objects_wait "$@"; exit ;;
+    delete) objects_delete "$@"; interrupt; exit ;;
+    annotate) objects_annotate "$@"; interrupt; exit ;;
+  esac
+fi
 
 [[ ! -e $dir/unreachable ]] || { echo "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?" >&2; exit 1; }
 

@@ -17,6 +17,7 @@ import io.cloudevents.sql.Result;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.SubscriptionsAPIFilter;
 import io.fabric8.knative.eventing.v1.Trigger;
+import io.fabric8.knative.eventing.v1.TriggerBuilder;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicy;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicyFromReference;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecFrom;
@@ -60,16 +61,20 @@ class ManifestComponentsTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} makes the Broker store events in a {2}")
+    @ParameterizedTest(name = "{0} makes the Broker {3} store events in a {2}")
     @CsvSource({
-        "'',                     messaging.knative.dev/v1,       InMemoryChannel",
-        "kafka-channel,          messaging.knative.dev/v1beta1,  KafkaChannel",
-        "nats-jetstream-channel, messaging.knative.dev/v1alpha1, NatsJetStreamChannel"})
-    void aChannelComponentReplacesTheChannelTemplateOfTheChannelBasedBroker(
-            String component, String apiVersion, String kind, @TempDir Path temp) {
+        "'',                     messaging.knative.dev/v1,       InMemoryChannel,      default,               broker-channel-config",
+        "kafka-channel,          messaging.knative.dev/v1beta1,  KafkaChannel,         default-kafka-channel, broker-kafka-channel-config",
+        "nats-jetstream-channel, messaging.knative.dev/v1alpha1, NatsJetStreamChannel, default-nats,          broker-nats-channel-config"})
+    void aChannelComponentGivesTheChannelBasedBrokerItsOwnNameAndChannelTemplate(
+            String component, String apiVersion, String kind, String name, String config, @TempDir Path temp) {
         Manifests rendered = component.isEmpty() ? Kustomize.repository() : Kustomize.renderWithComponent(temp, component);
-        Broker broker = rendered.one(Broker.class, "default");
-        Map<String, Object> template = Manifests.channelTemplate(rendered.one(ConfigMap.class, broker.getSpec().getConfig().getName()));
+        assertThat(rendered.all(Broker.class)).extracting(b -> b.getMetadata().getName()).containsExactly(name);
+        Broker broker = rendered.one(Broker.class, name);
+        assertThat(broker.getSpec().getConfig().getName()).isEqualTo(config);
+        assertThat(rendered.all(ConfigMap.class)).as("one channel template, so the old Broker's stays unchanged during a move")
+                .filteredOn(map -> map.getData() != null && map.getData().containsKey("channel-template-spec")).hasSize(1);
+        Map<String, Object> template = Manifests.channelTemplate(rendered.one(ConfigMap.class, config));
 
         assertThat(broker.getMetadata().getAnnotations()).containsEntry("eventing.knative.dev/broker.class", "MTChannelBasedBroker");
         assertThat(template).containsEntry("apiVersion", apiVersion).containsEntry("kind", kind);
@@ -82,15 +87,36 @@ class ManifestComponentsTest {
     @Test
     void theKafkaBrokerComponentSwitchesTheBrokerClassAndPointsItAtTheKafkaConfig(@TempDir Path temp) {
         Manifests rendered = Kustomize.renderWithComponent(temp, "kafka-broker");
-        Broker broker = rendered.one(Broker.class, "default");
+        Broker broker = rendered.one(Broker.class, "default-kafka");
         ConfigMap kafka = rendered.one(ConfigMap.class, broker.getSpec().getConfig().getName());
 
         assertThat(broker.getMetadata().getAnnotations()).containsEntry("eventing.knative.dev/broker.class", "Kafka");
         assertThat(kafka.getMetadata().getName()).isEqualTo("kafka-broker-config");
         assertThat(kafka.getData()).containsKeys("bootstrap.servers", "default.topic.partitions", "default.topic.replication.factor");
         assertThat(rendered.find(ConfigMap.class, "broker-channel-config")).as("the unused channel template is gone").isEmpty();
-        assertThat(rendered.all(Trigger.class)).usingRecursiveFieldByFieldElementComparatorIgnoringFields("metadata.annotations", "spec.delivery")
-                .isEqualTo(Kustomize.repository().all(Trigger.class));
+        assertThat(rendered.all(Trigger.class)).as("the base Triggers, renamed for the new Broker")
+                .usingRecursiveFieldByFieldElementComparatorIgnoringFields("metadata.annotations", "spec.delivery").isEqualTo(
+                Kustomize.repository().all(Trigger.class).stream().map(trigger -> new TriggerBuilder(trigger)
+                        .editMetadata().withName(trigger.getMetadata().getName() + "-kafka").endMetadata()
+                        .editSpec().withBroker("default-kafka").endSpec().build()).toList());
+    }
+
+    @Test
+    void theDurableComponentListedLastNamesTheBrokerInOnePlaceAndEveryReferenceFollows(@TempDir Path temp) {
+        Path copy = Kustomize.copyOfRepository(temp);
+        for (String component : List.of("security", "unmatched-events", "kafka-broker")) Kustomize.enableComponent(copy, component);
+        String root = Kustomize.read(copy.resolve("kustomization.yaml"));
+        assertThat(root.indexOf("  - k8s/components/kafka-broker")).as("listed last").isGreaterThan(root.indexOf("  - k8s/components/unmatched-events"));
+
+        Manifests rendered = Kustomize.render(copy);
+
+        assertThat(rendered.all(Broker.class)).extracting(b -> b.getMetadata().getName()).containsExactly("default-kafka");
+        assertThat(rendered.all(Trigger.class)).allSatisfy(trigger -> {
+            assertThat(trigger.getSpec().getBroker()).isEqualTo("default-kafka");
+            assertThat(trigger.getMetadata().getName()).endsWith("-kafka");
+        }).hasSize(4);
+        assertThat(rendered.all(SinkBinding.class).get(0).getSpec().getSink().getRef().getName()).isEqualTo("default-kafka");
+        assertThat(rendered.all(EventPolicy.class).get(0).getSpec().getTo().get(0).getRef().getName()).isEqualTo("default-kafka");
     }
 
     @Test
@@ -165,13 +191,13 @@ class ManifestComponentsTest {
 
     @Test
     void theKedaComponentScalesTheConsumerOnTheLagOfEachTriggersConsumerGroupOnTheKafkaBrokersTopic(@TempDir Path temp) {
-        Manifests rendered = Kustomize.renderWithComponent(temp.resolve("keda"), "autoscaling-keda");
+        // With the Kafka Broker it scales on, listed after it as the root kustomization orders them.
+        Manifests rendered = Kustomize.renderWithComponent(temp, "autoscaling-keda", "kafka-broker");
         JsonNode scaled = rendered.json().stream().filter(object -> object.path("kind").asText().equals("ScaledObject"))
                 .findFirst().orElseThrow();
         String namespace = scaled.at("/metadata/namespace").asText();
-        Broker broker = Kustomize.repository().one(Broker.class, "default");
-        String bootstrap = Kustomize.renderWithComponent(temp.resolve("kafka"), "kafka-broker")
-                .one(ConfigMap.class, "kafka-broker-config").getData().get("bootstrap.servers");
+        Broker broker = rendered.all(Broker.class).get(0);
+        String bootstrap = rendered.one(ConfigMap.class, "kafka-broker-config").getData().get("bootstrap.servers");
 
         assertThat(scaled.at("/spec/scaleTargetRef/name").asText()).isEqualTo("consumer");
         assertThat(scaled.at("/spec/minReplicaCount").asInt()).isEqualTo(2);
@@ -187,12 +213,6 @@ class ManifestComponentsTest {
         assertThat(rendered.one(Deployment.class, "consumer").getSpec().getReplicas()).as("left to KEDA's autoscaler").isNull();
     }
 
-    /**
-     * The Trigger's CESQL expression, evaluated by the CloudEvents SDK's CESQL implementation on the events the
-     * producer really sends: exactly the orders the producer marks high pass. Knative's broker filter treats an
-     * expression that fails to evaluate as not passing (pkg/eventfilter/subscriptionsapi/cesql_filter.go), and so
-     * does this test.
-     */
     @Test
     void thePriorityRoutingTriggerPassesExactlyTheOrdersTheProducerMarksHighToItsOwnConsumer(@TempDir Path temp) {
         Manifests rendered = Kustomize.renderWithComponent(temp, "priority-routing");

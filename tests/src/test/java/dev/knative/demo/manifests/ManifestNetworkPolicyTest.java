@@ -149,7 +149,7 @@ public class ManifestNetworkPolicyTest {
     }
 
     @Test
-    void thePriorityConsumerBootsAndTakesEventsOnlyFromKnativesSendersAlsoThoseOfAComponentListedBeforeIt(@TempDir Path temp) {
+    void thePriorityConsumerBootsAndTakesEventsOnlyFromKnativesSendersAlsoTheKafkaBrokersListedAfterIt(@TempDir Path temp) {
         Manifests rendered = Kustomize.renderWithComponent(temp.resolve("alone"), "priority-routing");
         NetworkPolicies withPriority = policiesOf(rendered);
         Endpoint priority = workload(rendered, "consumer-priority");

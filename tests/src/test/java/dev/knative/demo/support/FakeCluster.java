@@ -1,5 +1,8 @@
 package dev.knative.demo.support;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.knative.demo.support.FakeKubectl.Result;
 import java.io.IOException;
 import java.io.InputStream;
@@ -7,14 +10,22 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * A stand-in kubectl that plays a cluster for scripts/deploy.sh and scripts/install-knative.sh
  * (src/test/resources/fake-cluster-kubectl.sh): its Kubernetes version, the CRDs installed and their
  * Knative version, Knative's config-features, objects that never get Ready. Applying a release file
  * installs its Namespace and CRDs with the file's version label, so a second run sees the first.
+ * With {@link #running(Manifests)} it also holds a namespace's objects, which the scripts get, apply,
+ * wait on, annotate and delete (for scripts/migrate-broker.sh).
  */
 public final class FakeCluster {
 
@@ -85,6 +96,73 @@ public final class FakeCluster {
     public FakeCluster withKnativeDeploymentNeverAvailable(String name) {
         Kustomize.write(dir.resolve("not-available"), name);
         return this;
+    }
+
+    /**
+     * A running system: the Knative objects, NetworkPolicies, Deployments and Broker ConfigMaps of the rendered
+     * manifests, Ready, each Trigger with its Subscription (labelled with its Broker, as Knative's channel-based
+     * Broker labels them), and the producer's pod with the Broker's address as K_SINK.
+     */
+    public FakeCluster running(Manifests rendered) {
+        List<ObjectNode> objects = new ArrayList<>(rendered.json().stream().filter(object -> switch (object.path("kind").asText()) {
+            case "Broker", "Trigger", "SinkBinding", "Deployment", "NetworkPolicy" -> true;
+            case "ConfigMap" -> object.path("metadata").path("labels").path("app.kubernetes.io/component").asText().equals("broker");
+            default -> false;
+        }).toList());
+        // The SinkBinding last: the pod it injects needs the Broker's address and the Deployment.
+        objects.sort(Comparator.comparing(object -> object.path("kind").asText().equals("SinkBinding")));
+        List<String> command = new ArrayList<>(List.of(dir.resolve("kubectl").toString(), "__seed"));
+        int n = 0;
+        for (ObjectNode object : objects) {
+            command.add(seed(++n, object));
+            if (object.path("kind").asText().equals("Trigger")) command.add(seed(++n, subscriptionOf(object)));
+        }
+        Result seeded = FakeKubectl.runToEnd(new ProcessBuilder(command));
+        assertThat(seeded.exitCode()).as(seeded.output()).isZero();
+        return this;
+    }
+
+    /** The run stops after the n-th change of the cluster (counting from now), as if the connection dropped. */
+    public FakeCluster interruptedAfterChange(int n) {
+        Kustomize.write(dir.resolve("changes"), "0");
+        Kustomize.write(dir.resolve("interrupt-after"), Integer.toString(n));
+        return this;
+    }
+
+    /** The objects the cluster holds, as Kind/name. */
+    public Set<String> objects() {
+        try (Stream<Path> files = Files.list(dir.resolve("objects"))) {
+            return files.map(file -> file.getFileName().toString().replaceFirst("\\.yaml$", "").replaceFirst("\\.", "/"))
+                    .collect(Collectors.toCollection(TreeSet::new));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** One object the cluster holds, as YAML. */
+    public String object(String kind, String name) {
+        return Kustomize.read(dir.resolve("objects").resolve(kind + "." + name + ".yaml"));
+    }
+
+    private String seed(int n, ObjectNode object) {
+        Path file = dir.resolve("seed").resolve(n + ".yaml");
+        try {
+            Kustomize.write(file, Kustomize.YAML.writeValueAsString(object));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return file.toString();
+    }
+
+    private static ObjectNode subscriptionOf(ObjectNode trigger) {
+        ObjectNode subscription = Kustomize.YAML.createObjectNode();
+        String broker = trigger.path("spec").path("broker").asText();
+        subscription.put("apiVersion", "messaging.knative.dev/v1").put("kind", "Subscription");
+        ObjectNode metadata = subscription.putObject("metadata");
+        metadata.put("name", broker + "-" + trigger.path("metadata").path("name").asText())
+                .put("namespace", trigger.path("metadata").path("namespace").asText());
+        metadata.putObject("labels").put("eventing.knative.dev/broker", broker);
+        return subscription;
     }
 
     public Result run(String script, Map<String, String> env, String... args) {
