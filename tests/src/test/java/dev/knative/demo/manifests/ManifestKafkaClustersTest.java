@@ -128,8 +128,9 @@ class ManifestKafkaClustersTest {
         int brokers = strimzi.all(KafkaNodePool.class).stream().filter(pool -> pool.getSpec().getRoles().contains(ProcessRoles.BROKER))
                 .mapToInt(pool -> pool.getSpec().getReplicas()).sum();
         Map<String, Object> cluster = onlyKafka().getSpec().getKafka().getConfig();
-        Map<String, Object> channel = Manifests.channelTemplate(Kustomize.renderWithComponent(temp.resolve("kafka-channel-topics"), "kafka-channel")
-                .one(ConfigMap.class, "broker-channel-config"));
+        Manifests withChannel = Kustomize.renderWithComponent(temp.resolve("kafka-channel-topics"), "kafka-channel");
+        Map<String, Object> channel = Manifests.channelTemplate(withChannel.one(ConfigMap.class,
+                withChannel.all(Broker.class).get(0).getSpec().getConfig().getName()));
         @SuppressWarnings("unchecked")
         Map<String, Object> channelSpec = (Map<String, Object>) channel.get("spec");
 
@@ -148,7 +149,7 @@ class ManifestKafkaClustersTest {
         String readme = Kustomize.read(Kustomize.COMPONENTS.resolve("confluent-platform/README.md"));
         Matcher secret = Pattern.compile("create secret generic (\\S+)((?:\\s*\\\\\\n\\s*--from-\\S+)+)").matcher(readme);
 
-        assertThat(confluent.one(Broker.class, "default").getMetadata().getAnnotations()).containsEntry("eventing.knative.dev/broker.class", "Kafka");
+        assertThat(confluent.all(Broker.class).get(0).getMetadata().getAnnotations()).containsEntry("eventing.knative.dev/broker.class", "Kafka");
         assertThat(config.get("bootstrap.servers")).isEqualTo("kafka.confluent.svc.cluster.local:9071");
         assertThat(secret.find()).as("the README creates the Secret").isTrue();
         assertThat(config.get("auth.secret.ref.name")).isEqualTo(secret.group(1));
@@ -181,7 +182,7 @@ class ManifestKafkaClustersTest {
     }
 
     private static Map<String, String> brokerConfig(Manifests manifests) {
-        return manifests.one(ConfigMap.class, manifests.one(Broker.class, "default").getSpec().getConfig().getName()).getData();
+        return manifests.one(ConfigMap.class, manifests.all(Broker.class).get(0).getSpec().getConfig().getName()).getData();
     }
 
     private static JsonNode bitnamiValues() {

@@ -116,7 +116,7 @@ class ManifestRetryBudgetTest {
             Manifests rendered = render(component);
             DeliverySpec delivery = rendered.triggerDelivery();
             assertThat(dataPlane.budget(delivery)).as(component).isGreaterThanOrEqualTo(outage);
-            assertThat(rendered.one(Broker.class, "default").getSpec().getDelivery()).as("the Broker of %s", component).isEqualTo(delivery);
+            assertThat(rendered.all(Broker.class).get(0).getSpec().getDelivery()).as("the Broker of %s", component).isEqualTo(delivery);
             assertThat(delivery.getDeadLetterSink().getRef().getName()).as(component).isEqualTo("dead-letter");
         });
         assertThat(DataPlane.GO_DISPATCHER.budget(Kustomize.repository().triggerDelivery()))

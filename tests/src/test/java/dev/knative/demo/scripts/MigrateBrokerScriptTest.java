@@ -24,6 +24,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -157,7 +159,9 @@ class MigrateBrokerScriptTest {
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(result.output()).contains("Moving knative-demo from broker/default-kafka (Kafka) to broker/default (MTChannelBasedBroker)",
-                "trigger/demo-event-kafka: 2 x (6 x 10 s (no timeout set) + 1 + 2 + 4 + 8 + 16) = 182 s",
+                // The durable policy of k8s/durable-delivery.yaml: 35 retries, linear from 1 s.
+                "trigger/demo-event-kafka: 2 x (36 x 10 s (no timeout set) + " + IntStream.rangeClosed(1, 35).mapToObj(String::valueOf)
+                        .collect(Collectors.joining(" + ")) + ") = 1980 s",
                 "kustomization.yaml declares broker/default");
         Set<String> after = new TreeSet<>(cluster.objects());
         after.remove("ConfigMap/kafka-broker-config");
