@@ -47,7 +47,10 @@ class ManifestKnativeReleaseTest {
             "eventing.knative.dev/v1/Trigger", List.of(new Release("1.12", "knative-v1.12.6_trigger.yaml", "v1"),
                     new Release("1.15", "knative-v1.15.5_trigger.yaml", "v1")),
             "sources.knative.dev/v1/SinkBinding", List.of(new Release("1.12", "knative-v1.12.6_sinkbindings.yaml", "v1")),
-            "eventing.knative.dev/v1alpha1/EventPolicy", List.of(new Release("1.15", "knative-v1.15.5_eventpolicy.yaml", "v1alpha1")));
+            "eventing.knative.dev/v1alpha1/EventPolicy", List.of(new Release("1.15", "knative-v1.15.5_eventpolicy.yaml", "v1alpha1")),
+            // eventing-kafka-broker's releases carry Knative's numbers.
+            "eventing.knative.dev/v1alpha1/KafkaSink", List.of(new Release("1.12", "eventing-kafka-broker-v1.12.9_kafkasinks.yaml", "v1alpha1")),
+            "sources.knative.dev/v1beta1/KafkaSource", List.of(new Release("1.12", "eventing-kafka-broker-v1.12.9_kafkasources.yaml", "v1beta1")));
 
     private static final Pattern README_NEEDS = Pattern.compile("Knative Eventing (\\d+\\.\\d+) or newer");
 
@@ -60,7 +63,8 @@ class ManifestKnativeReleaseTest {
 
         assertThat(oldest.keySet()).containsExactlyInAnyOrder("eventing.knative.dev/v1/Broker default",
                 "eventing.knative.dev/v1/Trigger demo-event", "eventing.knative.dev/v1/Trigger user-created",
-                "eventing.knative.dev/v1/Trigger order-placed", "sources.knative.dev/v1/SinkBinding producer");
+                "eventing.knative.dev/v1/Trigger order-placed", "sources.knative.dev/v1/SinkBinding producer",
+                "sources.knative.dev/v1/SinkBinding dead-letter");
         assertThat(oldest.values()).containsOnly(OLDEST_INSTALLED);
     }
 
