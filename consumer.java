@@ -9,6 +9,7 @@
 //DEPS io.cloudevents:cloudevents-core:4.0.1
 //DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
+//FILES live-page.html=k8s/live-page.html
 //COMPILE_OPTIONS -encoding UTF-8
 //RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx64m -Xmn8m
 // Serial GC and a 64 MiB heap, five times what stays live at saturation, stay well inside the Deployment's 384Mi
@@ -62,6 +63,7 @@ import java.io.BufferedOutputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -239,7 +241,7 @@ class consumer {
     private final PrometheusMeterRegistry registry;
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
     private final Map<String, Timer> timers = new ConcurrentHashMap<>();
-    // (source, id) -> the outcome of its processing; bounded so memory stays flat under any load.
+    // (source, id), or (source, id, replay run), -> the outcome of its processing; bounded so memory stays flat.
     private final Map<String, Future<Outcome>> seen;
     private final DeadLetterStore deadLetters;
     // Dead-letter mode: the key of each redrive under way, so a second request waits for it instead of sending again.
@@ -317,7 +319,7 @@ class consumer {
                 .handler(BodyHandler.create(false).setBodyLimit(config.maxBodyBytes()))
                 .handler(this::receive)
                 .failureHandler(this::bodyFailure);
-        router.get("/").handler(LiveView::page);
+        router.get("/").handler(live::page);
         router.get("/live").handler(live::stream);
         router.get("/healthz").handler(ctx -> ctx.response().end("ok"));
         router.get("/readyz").handler(ctx -> ctx.response().setStatusCode(draining.get() ? 503 : 200)
@@ -384,6 +386,9 @@ class consumer {
             return new Outcome("failed", 503, reason);
         }
     }
+
+    /** The extension a replay's KafkaSource adds through ceOverrides, naming the replay run (scripts/replay.sh). */
+    static final String REPLAY = "replay";
 
     /** One request on its way: the event (null when unreadable), its trace, and when it arrived. */
     record Delivery(CloudEvent event, Trace trace, long startedNanos) {}
@@ -520,9 +525,14 @@ class consumer {
         return data instanceof JsonObject object ? type.validate.apply(object) : Optional.of("data must be a JSON object");
     }
 
-    /** A retry or redelivery of an event already processed is answered, not processed again. */
+    /**
+     * A retry or redelivery of an event already processed is answered, not processed again. A replay (scripts/replay.sh)
+     * marks its copies with the extension replay=<run>: each run is processed once more, and once only, as its own key.
+     */
     private Future<Outcome> processOnce(CloudEvent event) {
-        String key = event.getSource() + " " + event.getId();
+        String replay = extension(event, REPLAY);
+        // A control character cannot occur in an id (check()), so "\n" keeps a replay's key apart from any plain one.
+        String key = event.getSource() + " " + event.getId() + (replay == null ? "" : "\n" + replay);
         Promise<Outcome> mine = Promise.promise();
         Future<Outcome> earlier = seen.putIfAbsent(key, mine.future());
         if (earlier != null) {
@@ -578,6 +588,7 @@ class consumer {
                 .put("duration_ms", Math.round(millis * 100) / 100.0).put("pod", config.pod())
                 .put("trace_id", trace.traceId()).put("span_id", trace.spanId());
         if (trace.parentSpanId() != null) line.put("parent_span_id", trace.parentSpanId());
+        if (event != null && extension(event, REPLAY) != null) line.put("replay", extension(event, REPLAY));
         if (outcome.reason() != null) line.put("reason", outcome.reason());
         return line;
     }
@@ -1461,6 +1472,8 @@ class consumer {
     static final class LiveView {
         private final ArrayDeque<String> recent = new ArrayDeque<>();
         private final Set<HttpServerResponse> viewers = ConcurrentHashMap.newKeySet();
+        // k8s/live-page.html, which //FILES puts into the jar; read once: the page never changes while the JVM runs.
+        private final String page = pageResource();
 
         void publish(String line) {
             String message = "data: " + line + "\n\n";
@@ -1487,51 +1500,19 @@ class consumer {
             response.closeHandler(closed -> viewers.remove(response));
         }
 
-        static void page(RoutingContext ctx) {
-            ctx.response().putHeader("content-type", "text/html; charset=utf-8").end(PAGE);
+        void page(RoutingContext ctx) {
+            ctx.response().putHeader("content-type", "text/html; charset=utf-8").end(page);
         }
 
-        private static final String PAGE = """
-                <!doctype html>
-                <html lang="en"><head><meta charset="utf-8"><title>Event flow</title>
-                <style>
-                  body { font: 14px system-ui, sans-serif; margin: 1.5rem; color: #222; }
-                  h1 { font-size: 1.3rem; } .counts span { margin-right: 1.2rem; font-weight: 600; }
-                  table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
-                  td, th { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #ddd; font-size: 13px; }
-                  tr.warn td { background: #fff4e5; } code { font-size: 12px; }
-                </style></head>
-                <body>
-                <h1>Event flow <small id="status">connecting…</small></h1>
-                <div class="counts" id="counts"></div>
-                <table><thead><tr><th>time</th><th>type</th><th>id</th><th>outcome</th><th>status</th>
-                <th>pod</th><th>trace</th><th>detail</th></tr></thead><tbody id="events"></tbody></table>
-                <script>
-                  const counts = {}, rows = document.getElementById('events');
-                  const cell = text => { const td = document.createElement('td'); td.textContent = text ?? ''; return td; };
-                  const source = new EventSource('live');
-                  source.onopen = () => document.getElementById('status').textContent = 'live';
-                  source.onerror = () => document.getElementById('status').textContent = 'reconnecting…';
-                  source.onmessage = message => {
-                    const e = JSON.parse(message.data);
-                    const key = (e.type || 'invalid') + ' ' + (e.outcome || e.msg);
-                    counts[key] = (counts[key] || 0) + 1;
-                    document.getElementById('counts').innerHTML = '';
-                    for (const [k, n] of Object.entries(counts).sort()) {
-                      const span = document.createElement('span'); span.textContent = k + ': ' + n;
-                      document.getElementById('counts').append(span);
-                    }
-                    const tr = document.createElement('tr');
-                    if (e.level === 'warn') tr.className = 'warn';
-                    tr.append(cell(e.ts && e.ts.substring(11, 23)), cell(e.type), cell(e.id), cell(e.outcome || e.msg),
-                      cell(e.status ?? e.knativeerrorcode), cell(e.pod), cell(e.trace_id),
-                      cell(e.reason || e.knativeerrordata));
-                    rows.prepend(tr);
-                    while (rows.children.length > 200) rows.lastChild.remove();
-                  };
-                </script>
-                </body></html>
-                """;
+        private static String pageResource() {
+            try (InputStream in = consumer.class.getResourceAsStream("/live-page.html")) {
+                if (in == null) throw new IllegalStateException("live-page.html is not in the jar: consumer.java's "
+                        + "//FILES names it, so run the script with k8s/live-page.html at that path, or beside it");
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
     }
 
     // ---- Settings: the same text in producer.java and consumer.java (ProgramSettingsTest compares the two) ----

@@ -6,8 +6,9 @@
 # keyring for its local image, and curl (tests/container/kube-play-trial.sh reaches the pods with it).
 PODMAN_PACKAGES="podman runc conmon netavark aardvark-dns iptables catatonit debootstrap debian-archive-keyring ca-certificates curl"
 # Everything the tests run: headless Chromium opens the live page, promtool (package prometheus)
-# checks the alert rules, curl stands in for the send-event pod, and the container runtime above.
-TEST_PACKAGES="chromium prometheus ${PODMAN_PACKAGES}"
+# checks the alert rules, jq reads the log lines for scripts/find-event.sh, curl stands in for the
+# send-event pod, and the container runtime above.
+TEST_PACKAGES="chromium prometheus jq ${PODMAN_PACKAGES}"
 
 # Makes sure the given packages (name or name=version) are installed and says so in one line that
 # starts with $1: all present; or, as root, installing the missing ones (one apt-get update, one

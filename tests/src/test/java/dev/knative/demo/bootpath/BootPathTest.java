@@ -11,6 +11,7 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.io.Writer;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -36,6 +37,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -77,7 +80,7 @@ class BootPathTest {
 
     @BeforeEach
     void layOutBootFiles() throws IOException {
-        boot = configMapVolume(work.resolve("boot"), Map.of());
+        boot = bootVolume(work.resolve("boot"), Map.of());
         repository = work.resolve("state/m2");
     }
 
@@ -149,10 +152,7 @@ class BootPathTest {
             Path script = script("Tiny", "");
             assertThat(runToEnd(env, script)).as(this::bootLog).isZero();
 
-            // An option no JVM accepts reaches only the fetcher's and JBang's JVMs: the start succeeds only
-            // when neither runs.
-            Map<String, String> noJBang = new java.util.HashMap<>(env);
-            noJBang.put("JBANG_JAVA_OPTIONS", "-XX:+NoSuchOptionOfThisTest");
+            Map<String, String> noJBang = withoutJBang(env);
             assertThat(firstLines(noJBang, script, 2)).as(this::bootLog).endsWith("args ");
 
             Files.writeString(script, Files.readString(script).replace("\"args \"", "\"arguments \""));
@@ -172,12 +172,57 @@ class BootPathTest {
             Files.writeString(included, "class Word { static final String TEXT = \"first\"; }\n");
             assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("first ");
 
-            Map<String, String> noJBang = new java.util.HashMap<>(env);
-            noJBang.put("JBANG_JAVA_OPTIONS", "-XX:+NoSuchOptionOfThisTest");
+            Map<String, String> noJBang = withoutJBang(env);
             Files.writeString(included, Files.readString(included).replace("first", "second"));
             assertThat(runToEnd(noJBang, script)).as("an edited included file is built again, by JBang").isNotZero();
             assertThat(stderr()).contains("NoSuchOptionOfThisTest");
             assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("second ");
+        }
+    }
+
+    @Test
+    void anEditedFileTheScriptBundlesWithFilesIsInTheJarOfTheNextStart() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            Path script = script("Bundles", "//FILES word.txt=text/word.txt\n");
+            Files.writeString(script, Files.readString(script).replace("\"args \"",
+                    "new String(Bundles.class.getResourceAsStream(\"/word.txt\").readAllBytes()).strip() + \" \""));
+            Path bundled = Files.createDirectories(script.resolveSibling("text")).resolve("word.txt");
+            Files.writeString(bundled, "first\n");
+            assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("first ");
+
+            Files.writeString(bundled, "second\n");
+            assertThat(runToEnd(withoutJBang(env), script)).as("an edited bundled file is built again, by JBang").isNotZero();
+            assertThat(stderr()).contains("NoSuchOptionOfThisTest");
+            assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("second ");
+        }
+    }
+
+    @Test
+    void fromAConfigMapVolumeTheConsumerServesTheLivePageBesideItAndAfterARestartTheEditedOne() throws Exception {
+        // The consumer-script ConfigMap as the kubelet mounts it: consumer.java and live-page.html side by side,
+        // where //FILES names k8s/live-page.html.
+        Path app = configMapVolume(work.resolve("app"), Map.of(
+                "consumer.java", Files.readString(REPO_ROOT.resolve("consumer.java")),
+                "live-page.html", Files.readString(REPO_ROOT.resolve("k8s/live-page.html"))));
+        Path script = app.resolve("consumer.java");
+        Path page = app.resolve("live-page.html");
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            env.put("PORT", "0");
+            assertThat(livePage(env, script)).isEqualTo(Files.readString(page));
+            assertThat(livePage(withoutJBang(env), script)).as("a restart reuses the recorded command line")
+                    .isEqualTo(Files.readString(page));
+
+            // What a restarted container sees when the file it mounts has changed (it follows the ..data link).
+            Files.writeString(page, Files.readString(page).replace("<title>Event flow</title>", "<title>Edited flow</title>"));
+            Process rebuilt = start(withoutJBang(env), script);
+            assertThat(stdout(rebuilt).readLine()).as("an edited page is built again, by JBang, which refuses the option")
+                    .isNull();
+            assertThat(rebuilt.waitFor()).isNotZero();
+            assertThat(stderr()).contains("NoSuchOptionOfThisTest");
+            assertThat(livePage(env, script)).as(this::bootLog).contains("<title>Edited flow</title>")
+                    .isEqualTo(Files.readString(page));
         }
     }
 
@@ -215,7 +260,7 @@ class BootPathTest {
     void tamperedLockEntryFailsWithChecksumErrorAndLeavesNoUnverifiedFile() throws Exception {
         Map<String, String> locked = lockedFiles();
         String tampered = locked.keySet().stream().filter(path -> path.endsWith(".pom")).findFirst().orElseThrow();
-        boot = configMapVolume(work.resolve("tampered-boot"), Map.of(tampered, "0".repeat(64)));
+        boot = bootVolume(work.resolve("tampered-boot"), Map.of(tampered, "0".repeat(64)));
 
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             int exit = runToEnd(isolatedEnvironment(mirror.url()), script("Tiny", ""));
@@ -310,21 +355,30 @@ class BootPathTest {
         return lines.stream().map(line -> line + "\n").collect(Collectors.joining());
     }
 
-    /**
-     * Lays the boot files out as the kubelet mounts a ConfigMap: real files in a timestamped directory, {@code ..data}
-     * pointing at it, and each name a symlink through {@code ..data}. Lock lines can be given another SHA-256.
-     */
-    static Path configMapVolume(Path volume, Map<String, String> sha256Overrides) throws IOException {
-        Path data = Files.createDirectories(volume.resolve("..2026_11_26_00_00_00.000000001"));
+    /** The boot files as a ConfigMap volume (see below). Lock lines can be given another SHA-256. */
+    static Path bootVolume(Path volume, Map<String, String> sha256Overrides) throws IOException {
+        Map<String, String> files = new LinkedHashMap<>();
         for (String name : BOOT_FILES) {
             String text = Files.readString(REPO_ROOT.resolve("scripts").resolve(name));
             for (var override : sha256Overrides.entrySet()) {
                 text = text.replaceAll("(?m)^[0-9a-f]{64}(  \\Q" + override.getKey() + "\\E)$", override.getValue() + "$1");
             }
-            Files.writeString(data.resolve(name), text);
+            files.put(name, text);
+        }
+        return configMapVolume(volume, files);
+    }
+
+    /**
+     * Lays files (ConfigMap key to text) out as the kubelet mounts a ConfigMap: real files in a timestamped
+     * directory, {@code ..data} pointing at it, and each key a symlink through {@code ..data}.
+     */
+    static Path configMapVolume(Path volume, Map<String, String> files) throws IOException {
+        Path data = Files.createDirectories(volume.resolve("..2026_11_26_00_00_00.000000001"));
+        for (var file : files.entrySet()) {
+            Files.writeString(data.resolve(file.getKey()), file.getValue());
         }
         Files.createSymbolicLink(volume.resolve("..data"), data.getFileName());
-        for (String name : BOOT_FILES) {
+        for (String name : files.keySet()) {
             Files.createSymbolicLink(volume.resolve(name), Path.of("..data", name));
         }
         return volume;
@@ -397,6 +451,38 @@ class BootPathTest {
         Map<String, String> env = isolatedEnvironment();
         env.put("MAVEN_REPO_URL", mavenRepoUrl);
         return env;
+    }
+
+    /**
+     * The environment with an option no JVM accepts for the fetcher's and JBang's JVMs: a start succeeds only when
+     * neither runs, that is when it reuses a recorded command line.
+     */
+    static Map<String, String> withoutJBang(Map<String, String> env) {
+        Map<String, String> noJBang = new HashMap<>(env);
+        noJBang.put("JBANG_JAVA_OPTIONS", "-XX:+NoSuchOptionOfThisTest");
+        return noJBang;
+    }
+
+    /** The consumer's log line that says where it listens. */
+    static final Pattern LISTENING = Pattern.compile("\"msg\":\"listening\".*\"port\":(\\d+)");
+
+    /** Boots consumer.java (PORT=0), returns what GET / answers once it listens, then stops it with SIGTERM. */
+    String livePage(Map<String, String> env, Path consumer) throws Exception {
+        Process process = start(env, consumer);
+        BufferedReader out = stdout(process);
+        String port = null;
+        for (String line; port == null && (line = out.readLine()) != null; ) {
+            Matcher listening = LISTENING.matcher(line);
+            if (listening.find()) port = listening.group(1);
+        }
+        assertThat(port).as(this::bootLog).isNotNull();
+        HttpResponse<String> page = Mirror.CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/")).build(),
+                HttpResponse.BodyHandlers.ofString(UTF_8));
+        assertThat(process.toHandle().destroy()).isTrue();
+        out.transferTo(Writer.nullWriter());
+        assertThat(process.waitFor()).as(this::bootLog).isZero();
+        assertThat(page.statusCode()).isEqualTo(200);
+        return page.body();
     }
 
     Process start(Map<String, String> env, Path script, String... args) throws IOException {

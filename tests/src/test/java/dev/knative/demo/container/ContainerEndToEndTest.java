@@ -129,6 +129,17 @@ class ContainerEndToEndTest {
     }
 
     @Test
+    @Order(3)
+    void theConsumerAndTheDeadLetterDisplayServeTheLivePageTheirConfigMapCarriesBesideTheScript() throws IOException {
+        String page = Files.readString(repository.resolve("k8s/live-page.html"));
+        for (String workload : List.of("consumer", "dead-letter")) {
+            HttpResponse<String> served = get(workload, "/");
+            assertThat(served.statusCode()).as(workload + " GET /").isEqualTo(200);
+            assertThat(served.body()).as(workload + " GET /").isEqualTo(page);
+        }
+    }
+
+    @Test
     @Order(4)
     void exactlyOneJvmRunsInEachContainerAndItIsPid1() {
         for (String workload : WORKLOADS) {

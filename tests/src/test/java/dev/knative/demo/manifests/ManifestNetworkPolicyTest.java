@@ -124,15 +124,47 @@ public class ManifestNetworkPolicyTest {
     }
 
     @Test
-    void theChannelComponentsLetTheirDispatcherDeliverRetriesAndDeadLetters(@TempDir Path temp) {
+    void theChannelComponentsLetTheirDispatcherReachOnlyTheDeadLetterDisplaySinceTheBrokerFilterCallsTheConsumer(@TempDir Path temp) {
         Map<String, Endpoint> dispatcherOf = Map.of("kafka-channel", KAFKA_CHANNEL_DISPATCHER, "nats-jetstream-channel", JETSTREAM_DISPATCHER);
         dispatcherOf.forEach((component, dispatcher) -> {
             Manifests rendered = Kustomize.renderWithComponent(temp.resolve(component), component);
             NetworkPolicies withChannel = policiesOf(rendered);
-            assertThat(withChannel.allowsIngress(dispatcher, workload(rendered, "dead-letter"), "TCP", HTTP)).as(component).isTrue();
-            assertThat(withChannel.allowsIngress(dispatcher, workload(rendered, "consumer"), "TCP", HTTP)).as(component).isTrue();
+            Endpoint renderedConsumer = workload(rendered, "consumer");
+            assertThat(withChannel.allowsIngress(dispatcher, workload(rendered, "dead-letter"), "TCP", HTTP)).as("%s: dead letters", component).isTrue();
+            assertThat(withChannel.allowsIngress(dispatcher, workload(rendered, "dead-letter"), "TCP", 9090)).as("%s: another port", component).isFalse();
+            assertThat(withChannel.allowsIngress(dispatcher, renderedConsumer, "TCP", HTTP)).as("%s: the consumer is the filter's", component).isFalse();
+            assertThat(withChannel.allowsIngress(BROKER_FILTER, renderedConsumer, "TCP", HTTP)).as("%s: filter → consumer", component).isTrue();
+            assertThat(withChannel.allowsIngress(dispatcher, workload(rendered, "producer"), "TCP", HTTP)).as(component).isFalse();
             assertThat(policies.allowsIngress(dispatcher, deadLetter, "TCP", HTTP)).as("%s without the component", component).isFalse();
         });
+    }
+
+    @Test
+    void theStrimziComponentLetsKnativesKafkaPartsAndTheOperatorReachTheKafkaNodesWhichReachOnlyEachOtherAndDns(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "strimzi-kafka");
+        NetworkPolicies withKafka = policiesOf(rendered);
+        String namespace = rendered.all(Namespace.class).get(0).getMetadata().getName();
+        // Pod labels Strimzi 0.48.0 gives the nodes of the cluster "events" (pool name and role labels beside them).
+        Endpoint broker = Endpoint.pod(namespace, Map.of("strimzi.io/cluster", "events", "strimzi.io/kind", "Kafka",
+                "strimzi.io/name", "events-kafka", "strimzi.io/pool-name", "brokers", "strimzi.io/broker-role", "true"));
+        Endpoint controller = Endpoint.pod(namespace, Map.of("strimzi.io/cluster", "events", "strimzi.io/kind", "Kafka",
+                "strimzi.io/name", "events-kafka", "strimzi.io/pool-name", "controllers", "strimzi.io/controller-role", "true"));
+        Endpoint operator = Endpoint.pod("strimzi", Map.of("name", "strimzi-cluster-operator"));
+        Endpoint otherCluster = Endpoint.pod(namespace, Map.of("strimzi.io/cluster", "other", "strimzi.io/kind", "Kafka"));
+
+        for (Endpoint knative : List.of(KAFKA_BROKER_RECEIVER, KAFKA_BROKER_DISPATCHER, KAFKA_CHANNEL_DISPATCHER))
+            assertThat(withKafka.allowsIngress(knative, broker, "TCP", 9092)).as("%s → the plain listener", knative.podLabels()).isTrue();
+        assertThat(withKafka.allowsIngress(KAFKA_BROKER_DISPATCHER, broker, "TCP", 9091)).as("not the replication port").isFalse();
+        assertThat(withKafka.allowsEgress(broker, controller, "TCP", 9090)).as("broker → controller quorum").isTrue();
+        assertThat(withKafka.allowsIngress(broker, controller, "TCP", 9090)).isTrue();
+        assertThat(withKafka.allowsEgress(broker, broker, "TCP", 9091)).as("replication").isTrue();
+        assertThat(withKafka.allowsEgress(broker, KUBE_DNS, "UDP", 53)).isTrue();
+        assertThat(withKafka.allowsIngress(operator, broker, "TCP", 8443)).as("the operator polls the Kafka agent").isTrue();
+        assertThat(withKafka.allowsIngress(Endpoint.pod("default", operator.podLabels()), broker, "TCP", 8443)).as("a look-alike").isFalse();
+        assertThat(withKafka.allowsEgress(broker, otherCluster, "TCP", 9091)).as("another cluster's nodes").isFalse();
+        assertThat(withKafka.allowsEgress(broker, SOMEWHERE_ON_THE_INTERNET, "TCP", 443)).isFalse();
+        assertThat(withKafka.allowsIngress(workload(rendered, "producer"), broker, "TCP", 9092)).as("the demo's pods do not talk to Kafka").isFalse();
+        assertThat(withKafka.allowsEgress(workload(rendered, "consumer"), broker, "TCP", 9092)).isFalse();
     }
 
     @Test

@@ -80,6 +80,7 @@ class ManifestScriptConfigMapsTest {
     static Stream<Arguments> editedFiles() {
         return Stream.of(
                 Arguments.of("consumer.java", "consumer-script", Set.of("consumer", "dead-letter")),
+                Arguments.of("k8s/live-page.html", "consumer-script", Set.of("consumer", "dead-letter")),
                 Arguments.of("producer.java", "producer-script", Set.of("producer")),
                 Arguments.of("scripts/deps.lock", "jbang-boot", Set.of("producer", "consumer", "dead-letter")));
     }
@@ -110,7 +111,8 @@ class ManifestScriptConfigMapsTest {
     void theGeneratorsShipTheThreeScriptBundles() {
         assertThat(GENERATED).containsOnlyKeys("jbang-boot", "producer-script", "consumer-script");
         assertThat(GENERATED.get("producer-script")).containsExactly("producer.java");
-        assertThat(GENERATED.get("consumer-script")).containsExactly("consumer.java");
+        // The live page beside the script it belongs to: consumer.java bundles it with //FILES.
+        assertThat(GENERATED.get("consumer-script")).containsExactly("consumer.java", "k8s/live-page.html");
         assertThat(GENERATED.get("jbang-boot")).contains("scripts/jbang", "scripts/jbang.lock", "scripts/deps.lock");
     }
 

@@ -43,7 +43,8 @@ public class ReadmeTest {
     @ParameterizedTest
     @ValueSource(strings = {"scripts/run-local.sh", "scripts/test.sh", "scripts/jbang", "scripts/lock-deps.sh",
             "scripts/prune-configmaps.sh", "scripts/clean-local.sh", "scripts/follow-events.sh", "scripts/send-event.sh", "scripts/benchmark.sh",
-            "scripts/install-knative.sh", "scripts/deploy.sh"})
+            "scripts/install-knative.sh", "scripts/deploy.sh",
+            "scripts/replay.sh", "scripts/find-event.sh"})
     void everyScriptTheReadmeNamesExistsIsExecutableAndHasUsage(String script) throws Exception {
         assertThat(Readme.text()).contains(script);
         Path path = ScriptProcess.REPO.resolve(script);

@@ -42,7 +42,9 @@ public final class FakeKubectl {
                 esac ;;
               'delete pod') ;;
               'wait pod') echo 'pod/consumer-7d9f-abcde condition met' ;;
-              'logs --namespace') echo '[pod/consumer-7d9f-abcde/app] {"msg":"event","outcome":"processed"}' ;;
+              'logs --namespace')
+                if [[ -e $dir/logs ]]; then cat "$dir/logs"
+                else echo '[pod/consumer-7d9f-abcde/app] {"msg":"event","outcome":"processed"}'; fi ;;
               run\\ *)
                 cat >"$dir/call-$n.stdin"
                 if [[ -e $dir/run-here ]]; then
@@ -81,6 +83,12 @@ public final class FakeKubectl {
 
     public FakeKubectl withBrokerNotReady() {
         Kustomize.write(dir.resolve("broker-not-ready"), "");
+        return this;
+    }
+
+    /** What kubectl logs prints, e.g. lines prefixed [pod/NAME/CONTAINER] as with --prefix. */
+    public FakeKubectl withLogs(String lines) {
+        Kustomize.write(dir.resolve("logs"), lines);
         return this;
     }
 

@@ -21,6 +21,8 @@ import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import io.fabric8.openshift.api.model.monitoring.v1.PodMonitor;
 import io.fabric8.openshift.api.model.monitoring.v1.PrometheusRule;
+import io.strimzi.api.kafka.model.kafka.Kafka;
+import io.strimzi.api.kafka.model.nodepool.KafkaNodePool;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.math.BigDecimal;
@@ -29,10 +31,11 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Pattern;
 
 /**
- * The Kubernetes and Knative schemas the manifests are checked against: fabric8's generated
- * models, one class per apiVersion and kind. A field a model does not know lands in its
+ * The Kubernetes, Knative and Strimzi schemas the manifests are checked against: fabric8's generated
+ * models and Strimzi's API model, one class per apiVersion and kind. A field a model does not know lands in its
  * additionalProperties map; {@link #unknownFields} finds every such field anywhere in a tree.
  */
 public final class KubernetesModels {
@@ -53,9 +56,15 @@ public final class KubernetesModels {
             Map.entry("sources.knative.dev/v1/SinkBinding", SinkBinding.class),
             Map.entry("monitoring.coreos.com/v1/PodMonitor", PodMonitor.class),
             Map.entry("monitoring.coreos.com/v1/PrometheusRule", PrometheusRule.class),
+            // Strimzi's own API model (io.strimzi:api), of the release k8s/components/strimzi-kafka names.
+            Map.entry("kafka.strimzi.io/v1beta2/Kafka", Kafka.class),
+            Map.entry("kafka.strimzi.io/v1beta2/KafkaNodePool", KafkaNodePool.class),
             // Channels appear only as a Broker's channel-template-spec, never as objects of their own.
             Map.entry("messaging.knative.dev/v1/InMemoryChannel", InMemoryChannel.class),
             Map.entry("messaging.knative.dev/v1beta1/KafkaChannel", io.fabric8.knative.messaging.v1beta1.KafkaChannel.class));
+
+    /** Where model classes live (fabric8's and Strimzi's); anything else is a plain value. */
+    private static final Pattern MODEL_PACKAGES = Pattern.compile("io\\.fabric8\\.|io\\.strimzi\\.api\\.");
 
     public static final ObjectMapper MAPPER = new ObjectMapper()
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
@@ -107,7 +116,8 @@ public final class KubernetesModels {
             for (Object item : items) collectUnknown(item, path + "[" + index++ + "]", found);
             return;
         }
-        if (!value.getClass().getName().startsWith("io.fabric8.")) return;
+        // An enum (Strimzi's listener types, node roles) is a value; its constants would read as properties of itself.
+        if (value instanceof Enum<?> || !MODEL_PACKAGES.matcher(value.getClass().getName()).lookingAt()) return;
 
         additionalProperties(value).ifPresent(extra -> {
             if (!extra.isEmpty()) found.add(path + " has fields the schema does not know: " + extra.keySet());

@@ -127,15 +127,16 @@ public final class Kustomize {
 
     /**
      * Enables one component in a copy's root kustomization the way a user would: by uncommenting
-     * the {@code components:} key and the component's line. Fails if either line is not there.
+     * the {@code components:} key (unless an earlier call did) and the component's line. Fails if
+     * either line is not there.
      */
     public static void enableComponent(Path copy, String component) {
         Path kustomization = copy.resolve("kustomization.yaml");
         String text = read(kustomization);
-        String key = "# components:\n";
+        String key = text.contains("\ncomponents:\n") ? "\ncomponents:\n" : "# components:\n";
         String entry = "#   - k8s/components/" + component + "\n";
         assertThat(text).as("root kustomization.yaml lists the component commented out").contains(key, entry);
-        write(kustomization, text.replace(key, "components:\n").replace(entry, "  - k8s/components/" + component + "\n"));
+        write(kustomization, text.replace("# components:\n", "components:\n").replace(entry, "  - k8s/components/" + component + "\n"));
     }
 
     /** Renders a copy of the repository (made under temp) with one component enabled. */

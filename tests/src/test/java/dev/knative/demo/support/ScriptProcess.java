@@ -221,6 +221,11 @@ public final class ScriptProcess implements AutoCloseable {
         }
     }
 
+    /** The file the program's stdout goes to, as it wrote it: its recorded log. */
+    public Path stdoutFile() {
+        return stdout;
+    }
+
     /** Everything the program wrote to stderr so far. */
     public String stderr() {
         try {
