@@ -130,6 +130,8 @@ class consumer {
             Setting.of("FAILURE_RATE", "failure-rate", "0", "share of events that fail transiently (503), 0 to 1"),
             Setting.of("DEDUPE_WINDOW", "dedupe-window", "10000", "recent (source, id) pairs remembered per replica"),
             Setting.of("MAX_BODY_BYTES", "max-body-bytes", "262144", "larger requests are answered 413"),
+            Setting.of("MAX_IN_FLIGHT", "max-in-flight", "64",
+                    "events handled at once; one more is answered 429 with Retry-After, before its body is read"),
             Setting.of("DRAIN_DELAY_MS", "drain-delay-ms", "0", "after SIGTERM, keep serving this long while endpoints update"),
             Setting.of("SHUTDOWN_GRACE_MS", "shutdown-grace-ms", "20000", "longest wait for in-flight events after the drain delay"),
             Setting.of("EVENT_LOOPS", "event-loops", "1", "Vert.x event-loop threads, one HTTP server each"),
@@ -143,8 +145,9 @@ class consumer {
 
     /** The checked settings this consumer runs with. */
     record Config(int port, String pod, boolean deadLetterMode, long processingMs, double failureRate,
-                  int dedupeWindow, long maxBodyBytes, long drainDelayMs, long shutdownGraceMs, int eventLoops,
-                  String tlsCertFile, String tlsKeyFile, String sink, Path deadLetterStore, long deadLetterMaxBytes) {
+                  int dedupeWindow, long maxBodyBytes, int maxInFlight, long drainDelayMs, long shutdownGraceMs,
+                  int eventLoops, String tlsCertFile, String tlsKeyFile, String sink, Path deadLetterStore,
+                  long deadLetterMaxBytes) {
         static Config from(Settings settings) {
             if (settings.isSet("TLS_CERT_FILE") != settings.isSet("TLS_KEY_FILE"))
                 throw new BadSetting("TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither");
@@ -160,6 +163,7 @@ class consumer {
                     }),
                     (int) settings.integer("DEDUPE_WINDOW", 1, 10_000_000),
                     settings.integer("MAX_BODY_BYTES", 1, Integer.MAX_VALUE),
+                    (int) settings.integer("MAX_IN_FLIGHT", 1, 1_000_000),
                     settings.integer("DRAIN_DELAY_MS", 0, 3_600_000),
                     settings.integer("SHUTDOWN_GRACE_MS", 0, 3_600_000),
                     (int) settings.integer("EVENT_LOOPS", 1, 256),
@@ -181,6 +185,14 @@ class consumer {
                         }
                     }),
                     settings.integer("DEAD_LETTER_MAX_BYTES", 65_536, 1L << 40));
+        }
+
+        /**
+         * Retry-After of a 429, in whole seconds as Knative reads it: an event admitted now is done within one
+         * PROCESSING_TIME_MS, so by then a full replica surely has room again; at least a second.
+         */
+        long retryAfterSeconds() {
+            return Math.max(1, (processingMs + 999) / 1000);
         }
 
         private static String readable(String path) {
@@ -250,10 +262,12 @@ class consumer {
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicBoolean draining = new AtomicBoolean();
     private final LiveView live = new LiveView();
+    private final Outcome throttled;
     private volatile boolean acceptingEvents = true;
 
     consumer(Config config) {
         this.config = config;
+        this.throttled = Outcome.throttled(config);
         this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT, new PrometheusRegistry(), Clock.SYSTEM,
                 new CurrentTrace());
         this.vertx = Vertx.builder()
@@ -315,6 +329,8 @@ class consumer {
 
     Future<Integer> start() {
         Router router = Router.router(vertx);
+        // A route of its own: Vert.x lets nothing of a route run before its body handler, and admission must.
+        router.post("/").handler(this::admit);
         router.post("/")
                 .handler(BodyHandler.create(false).setBodyLimit(config.maxBodyBytes()))
                 .handler(this::receive)
@@ -385,6 +401,12 @@ class consumer {
         static Outcome failed(String reason) {
             return new Outcome("failed", 503, reason);
         }
+
+        /** This replica has MAX_IN_FLIGHT events in hand: a retry after the answer's Retry-After finds room. */
+        static Outcome throttled(Config config) {
+            return new Outcome("throttled", 429, "this replica is handling MAX_IN_FLIGHT=" + config.maxInFlight()
+                    + " events: retry after " + config.retryAfterSeconds() + " s");
+        }
     }
 
     /** The extension a replay's KafkaSource adds through ceOverrides, naming the replay run (scripts/replay.sh). */
@@ -393,6 +415,40 @@ class consumer {
     /** One request on its way: the event (null when unreadable), its trace, and when it arrived. */
     record Delivery(CloudEvent event, Trace trace, long startedNanos) {}
 
+    /**
+     * Backpressure: at most MAX_IN_FLIGHT events per replica, counted from before the body is read until the answer.
+     * One more is answered 429 at once, its body never read (Vert.x discards it as it arrives), so a flood costs
+     * this replica neither memory nor work; Knative and the producer retry a 429 after its Retry-After.
+     */
+    private void admit(RoutingContext ctx) {
+        // After the drain delay every request is answered 503 instead (receive): never counted, never throttled.
+        if (acceptingEvents) {
+            if (inFlight.incrementAndGet() > config.maxInFlight()) {
+                inFlight.decrementAndGet();
+                Delivery delivery = new Delivery(namedInHeaders(ctx.request().headers()),
+                        Trace.childOf(ctx.request().getHeader("traceparent")), System.nanoTime());
+                answer(ctx, delivery, throttled);
+                return;
+            }
+            ctx.addEndHandler(done -> inFlight.decrementAndGet());
+        }
+        ctx.next();
+    }
+
+    /**
+     * The event a binary-mode request names in its ce- headers, without its data: enough for the log line and the
+     * metrics of an answer given before the body is read. Null when the headers name none (structured mode).
+     */
+    private static CloudEvent namedInHeaders(MultiMap headers) {
+        try {
+            MultiMap decoded = HeaderValues.decoded(headers);
+            return CloudEventBuilder.v1().withId(decoded.get("ce-id")).withType(decoded.get("ce-type"))
+                    .withSource(URI.create(decoded.get("ce-source"))).build();
+        } catch (RuntimeException namesNone) {
+            return null;
+        }
+    }
+
     private void receive(RoutingContext ctx) {
         long started = System.nanoTime();
         String traceparent = ctx.request().getHeader("traceparent");
@@ -400,8 +456,6 @@ class consumer {
             answer(ctx, new Delivery(null, Trace.childOf(traceparent), started), Outcome.DEFERRED);
             return;
         }
-        inFlight.incrementAndGet();
-        ctx.addEndHandler(done -> inFlight.decrementAndGet());
         Read read = read(ctx);
         CloudEvent event = read.event();
         // The broker forwards the HTTP traceparent with its own span; the event's extension is the producer's.
@@ -561,6 +615,7 @@ class consumer {
         double millis = (System.nanoTime() - delivery.startedNanos()) / 1e6;
         count(delivery, outcome, millis);
         HttpServerResponse response = ctx.response().setStatusCode(outcome.status());
+        if (outcome == throttled) response.putHeader("retry-after", String.valueOf(config.retryAfterSeconds()));
         if (outcome.reason() == null) response.end();
         else response.putHeader("content-type", "text/plain; charset=utf-8").end(outcome.reason());
         live.publish(log(outcome.status() >= 400 ? "warn" : "info", "event", logFields(delivery, outcome, millis)));

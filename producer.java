@@ -101,6 +101,8 @@ class producer {
     // ---- Configuration ----
 
     static final List<String> TYPES = List.of("demo.event", "user.created", "order.placed");
+    // About one sample order in nine reaches it (amounts run from 10.99 to 99.99).
+    static final double HIGH_PRIORITY_AMOUNT = 90;
 
     static final String USAGE = """
             usage: scripts/jbang producer.java [--once TYPE [--data JSON]] [--name value | --name=value]...
@@ -429,9 +431,20 @@ class producer {
         ThreadLocalRandom random = ThreadLocalRandom.current();
         String traceparent = String.format("00-%016x%016x-%016x-01", random.nextLong(), random.nextLong() | 1,
                 random.nextLong() | 1);
-        return template.newBuilder().withId(UUID.randomUUID().toString()).withType(type)
-                .withTime(OffsetDateTime.now(ZoneOffset.UTC)).withExtension("traceparent", traceparent)
-                .withData(data.toBuffer().getBytes()).build();
+        CloudEventBuilder event = template.newBuilder().withId(UUID.randomUUID().toString()).withType(type)
+                .withTime(OffsetDateTime.now(ZoneOffset.UTC)).withExtension("traceparent", traceparent);
+        if (type.equals("order.placed")) event.withExtension("priority", priority(data));
+        return event.withData(data.toBuffer().getBytes()).build();
+    }
+
+    /**
+     * An order's priority, as the extension attribute {@code priority}: "high" from an amount of HIGH_PRIORITY_AMOUNT
+     * on, else "normal". An attribute, not only a field of the data, so that a Trigger can route on it
+     * (k8s/components/priority-routing).
+     */
+    static String priority(JsonObject order) {
+        return order.getValue("amount") instanceof Number amount && amount.doubleValue() >= HIGH_PRIORITY_AMOUNT
+                ? "high" : "normal";
     }
 
     static JsonObject sampleData(String type, long seq) {

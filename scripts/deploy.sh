@@ -17,8 +17,11 @@ KNATIVE_VERSION=0
 readonly MIN_KNATIVE=1.12
 # The first release whose Triggers take the Subscriptions API filters always (k8s/components/unmatched-events).
 readonly FILTERS_GA_KNATIVE=1.15
-# Components whose Triggers use those filters.
-readonly FILTER_COMPONENTS=(unmatched-events)
+# Components whose Triggers use those filters (DeployScriptTest finds them in k8s/components/ and compares).
+readonly FILTER_COMPONENTS=(unmatched-events priority-routing)
+# What k8s/components/autoscaling and autoscaling-keda read their metrics from.
+readonly CUSTOM_METRICS_API=/apis/custom.metrics.k8s.io/v1beta1
+readonly KEDA_CRD=scaledobjects.keda.sh
 # The CRDs of the kinds the base creates.
 readonly CRDS=(brokers.eventing.knative.dev triggers.eventing.knative.dev sinkbindings.sources.knative.dev)
 # Kinds that report a Ready condition, in the order they become Ready.
@@ -110,18 +113,26 @@ lists_component() {
 
 # Knative features that change what the demo needs: each names the component that fits it.
 check_features() {
-  local oidc encryption filters component
+  local oidc encryption filters retry_after component
   oidc="$("$KUBECTL" get configmap config-features --namespace knative-eventing --ignore-not-found \
     --output 'jsonpath={.data.authentication-oidc}')"
   encryption="$("$KUBECTL" get configmap config-features --namespace knative-eventing --ignore-not-found \
     --output 'jsonpath={.data.transport-encryption}')"
   filters="$("$KUBECTL" get configmap config-features --namespace knative-eventing --ignore-not-found \
     --output 'jsonpath={.data.new-trigger-filters}')"
+  retry_after="$("$KUBECTL" get configmap config-features --namespace knative-eventing --ignore-not-found \
+    --output 'jsonpath={.data.delivery-retryafter}')"
   if [[ $oidc == enabled ]] && ! lists_component security; then
     echo "note: Knative's authentication-oidc is enabled: k8s/components/security is recommended (its EventPolicy lets only the producer send to the Broker; it needs Knative 1.15 or newer)"
   fi
   if [[ $encryption == strict ]] && ! lists_component tls; then
     fail "Knative's transport-encryption is strict: k8s/components/tls is required (Knative delivers only to https receivers); list it under components: in $OVERLAY/kustomization.yaml"
+  fi
+  if lists_component retry-after && [[ $retry_after != enabled ]]; then
+    # Knative's webhook refuses a Trigger with retryAfterMax while the flag is off: the apply would fail half-way.
+    fail "Knative's delivery-retryafter is not enabled: k8s/components/retry-after sets the Triggers' retryAfterMax, which Knative refuses without it. Enable it: $KUBECTL patch configmap config-features --namespace knative-eventing --type merge --patch '{\"data\":{\"delivery-retryafter\":\"enabled\"}}'"
+  elif [[ $retry_after == enabled ]] && ! lists_component retry-after; then
+    echo "note: Knative's delivery-retryafter is enabled: k8s/components/retry-after makes the Triggers wait as long as a full consumer's 429 asks (Retry-After)"
   fi
   if ((KNATIVE_VERSION >= $(version_number "$FILTERS_GA_KNATIVE"))); then
     lists_component unmatched-events ||
@@ -133,6 +144,16 @@ check_features() {
         fail "Knative's new-trigger-filters is disabled: k8s/components/$component needs it (its Trigger would receive every event); enable it in config-features or use Knative $FILTERS_GA_KNATIVE or newer"
       fi
     done
+  fi
+}
+
+# What the autoscaling components read their metrics from.
+check_autoscaling() {
+  if lists_component autoscaling && ! "$KUBECTL" get --raw "$CUSTOM_METRICS_API" >/dev/null 2>&1; then
+    echo "note: the cluster serves no custom metrics API ($CUSTOM_METRICS_API): k8s/components/autoscaling scales the consumer up on CPU only, and never down, until the Prometheus adapter serves consumer_in_flight (its README)"
+  fi
+  if lists_component autoscaling-keda && ! "$KUBECTL" get crd "$KEDA_CRD" --output name >/dev/null 2>&1; then
+    fail "KEDA is not installed (CRD $KEDA_CRD is missing): k8s/components/autoscaling-keda needs it (https://keda.sh/docs/latest/deploy/)"
   fi
 }
 
@@ -179,6 +200,7 @@ main() {
   fi
   check_knative
   check_features
+  check_autoscaling
   echo "Applying $OVERLAY/kustomization.yaml"
   "$KUBECTL" apply --kustomize "$OVERLAY"
   wait_ready

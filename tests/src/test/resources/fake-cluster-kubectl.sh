@@ -45,7 +45,13 @@ apply_file() {
 [[ ! -e $dir/unreachable ]] || { echo "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?" >&2; exit 1; }
 
 case "$1 $2" in
-  'get --raw') printf '{"major":"1","gitVersion":"%s","platform":"linux/amd64"}\n' "$(cat "$dir/server-version")" ;;
+  'get --raw')
+    case "$3" in
+      /version) printf '{"major":"1","gitVersion":"%s","platform":"linux/amd64"}\n' "$(cat "$dir/server-version")" ;;
+      # Another API group answers only when it is served (an aggregated API such as custom metrics).
+      *) [[ -e $dir/served$3 ]] || { echo "Error from server (NotFound): the server could not find the requested resource" >&2; exit 1; }
+         echo '{"kind":"APIResourceList"}' ;;
+    esac ;;
   'get crd')
     [[ -e $dir/crds/$3 ]] || not_found customresourcedefinitions.apiextensions.k8s.io "$3"
     case "$(option --output "$@")" in

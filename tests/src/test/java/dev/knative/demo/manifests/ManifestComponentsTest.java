@@ -5,6 +5,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.knative.demo.support.KubernetesModels;
 import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
+import dev.knative.demo.programs.ProgramSettingsTest;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fabric8.knative.duck.v1.DeliverySpec;
+import dev.knative.demo.support.ScriptProcess;
+import dev.knative.demo.support.TestSink;
+import io.cloudevents.CloudEvent;
+import io.cloudevents.sql.Expression;
+import io.cloudevents.sql.Parser;
+import io.cloudevents.sql.Result;
 import io.fabric8.knative.eventing.v1.Broker;
 import io.fabric8.knative.eventing.v1.SubscriptionsAPIFilter;
 import io.fabric8.knative.eventing.v1.Trigger;
@@ -23,7 +32,12 @@ import io.fabric8.kubernetes.api.model.PersistentVolumeClaim;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpec;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -43,9 +57,9 @@ class ManifestComponentsTest {
     void everyComponentIsListedCommentedOutInTheRootKustomizationAndHasAReadme() {
         String root = Kustomize.read(Kustomize.REPO_ROOT.resolve("kustomization.yaml"));
 
-        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("confluent-platform", "kafka-broker", "kafka-channel", "maven-mirror",
-                "monitoring", "nats-jetstream-channel", "security", "strimzi-kafka", "tls", "tracing", "unmatched-events",
-                "dead-letter-storage", "kafka-dead-letters");
+        assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("autoscaling", "autoscaling-keda", "confluent-platform",
+                "kafka-broker", "kafka-channel", "maven-mirror", "monitoring", "nats-jetstream-channel", "priority-routing", "retry-after", "security",
+                "strimzi-kafka", "tls", "tracing", "unmatched-events", "dead-letter-storage", "kafka-dead-letters");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
@@ -154,8 +168,8 @@ class ManifestComponentsTest {
     void theKafkaDeadLettersComponentSendsDeadLettersThroughAKafkaTopicThatAKafkaSourceFeedsToTheDisplay(
             String durable, String retriesOf, @TempDir Path temp) {
         Path copy = Kustomize.copyOfRepository(temp.resolve("both"));
-        Kustomize.enableComponent(copy, "kafka-dead-letters");
-        if (!durable.isEmpty()) Kustomize.enableComponent(copy, durable);
+        if (durable.isEmpty()) Kustomize.enableComponent(copy, "kafka-dead-letters");
+        else Kustomize.enableComponent(copy, "kafka-dead-letters", durable);
         Manifests rendered = Kustomize.render(copy);
         ObjectNode sink = onlyOfKind(rendered, "KafkaSink");
         ObjectNode source = onlyOfKind(rendered, "KafkaSource");
@@ -185,6 +199,112 @@ class ManifestComponentsTest {
         List<ObjectNode> found = rendered.json().stream().filter(o -> o.path("kind").asText().equals(kind)).toList();
         assertThat(found).as(kind).hasSize(1);
         return found.get(0);
+    }
+
+    @Test
+    void theRetryAfterComponentAddsRetryAfterMaxToTheDeliveryOfEveryTriggerAndTheBrokerAndChangesNothingElse(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "retry-after");
+        DeliverySpec base = Kustomize.repository().triggerDelivery();
+        DeliverySpec delivery = rendered.triggerDelivery();
+
+        assertThat(delivery.getRetryAfterMax()).isEqualTo("PT10S");
+        assertThat(rendered.one(Broker.class, "default").getSpec().getDelivery()).as("the Broker's, the same").isEqualTo(delivery);
+        delivery.setRetryAfterMax(null);
+        assertThat(delivery).isEqualTo(base);
+        assertThat(rendered.all(Trigger.class)).hasSameSizeAs(Kustomize.repository().all(Trigger.class));
+    }
+
+    @Test
+    void theAutoscalingComponentScalesTheConsumerOnHalfItsMaxInFlightPerPodAndOnCpuAndLeavesItTheReplicaCount(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "autoscaling");
+        HorizontalPodAutoscaler autoscaler = rendered.one(HorizontalPodAutoscaler.class, "consumer");
+        int maxInFlight = Integer.parseInt(ProgramSettingsTest.readmeSettings("consumer.java").stream()
+                .filter(setting -> "MAX_IN_FLIGHT".equals(setting.env())).findFirst().orElseThrow().fallback());
+
+        assertThat(autoscaler.getSpec().getScaleTargetRef()).extracting("apiVersion", "kind", "name")
+                .containsExactly("apps/v1", "Deployment", "consumer");
+        assertThat(autoscaler.getSpec().getMinReplicas()).isEqualTo(Kustomize.repository().one(Deployment.class, "consumer")
+                .getSpec().getReplicas());
+        assertThat(autoscaler.getSpec().getMetrics()).extracting(MetricSpec::getType).containsExactly("Pods", "Resource");
+        assertThat(autoscaler.getSpec().getMetrics().get(0).getPods()).satisfies(inFlight -> {
+            assertThat(inFlight.getMetric().getName()).isEqualTo("consumer_in_flight");
+            assertThat(inFlight.getTarget().getAverageValue()).isEqualTo(new Quantity(String.valueOf(maxInFlight / 2)));
+        });
+        assertThat(autoscaler.getSpec().getMetrics().get(1).getResource().getName()).isEqualTo("cpu");
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getReplicas()).as("left to the autoscaler").isNull();
+    }
+
+    @Test
+    void theKedaComponentScalesTheConsumerOnTheLagOfEachTriggersConsumerGroupOnTheKafkaBrokersTopic(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp.resolve("keda"), "autoscaling-keda");
+        JsonNode scaled = rendered.json().stream().filter(object -> object.path("kind").asText().equals("ScaledObject"))
+                .findFirst().orElseThrow();
+        String namespace = scaled.at("/metadata/namespace").asText();
+        Broker broker = Kustomize.repository().one(Broker.class, "default");
+        String bootstrap = Kustomize.renderWithComponent(temp.resolve("kafka"), "kafka-broker")
+                .one(ConfigMap.class, "kafka-broker-config").getData().get("bootstrap.servers");
+
+        assertThat(scaled.at("/spec/scaleTargetRef/name").asText()).isEqualTo("consumer");
+        assertThat(scaled.at("/spec/minReplicaCount").asInt()).isEqualTo(2);
+        // eventing-kafka-broker's default templates: knative-broker-<ns>-<broker>, knative-trigger-<ns>-<trigger>.
+        assertThat(scaled.at("/spec/triggers")).allSatisfy(trigger -> {
+            assertThat(trigger.path("type").asText()).isEqualTo("kafka");
+            assertThat(trigger.at("/metadata/topic").asText()).isEqualTo("knative-broker-" + namespace + "-" + broker.getMetadata().getName());
+            assertThat(trigger.at("/metadata/bootstrapServers").asText()).isEqualTo(bootstrap);
+        });
+        assertThat(scaled.at("/spec/triggers")).extracting(trigger -> trigger.at("/metadata/consumerGroup").asText())
+                .containsExactlyInAnyOrderElementsOf(rendered.all(Trigger.class).stream()
+                        .map(trigger -> "knative-trigger-" + namespace + "-" + trigger.getMetadata().getName()).toList());
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getReplicas()).as("left to KEDA's autoscaler").isNull();
+    }
+
+    /**
+     * The Trigger's CESQL expression, evaluated by the CloudEvents SDK's CESQL implementation on the events the
+     * producer really sends: exactly the orders the producer marks high pass. Knative's broker filter treats an
+     * expression that fails to evaluate as not passing (pkg/eventfilter/subscriptionsapi/cesql_filter.go), and so
+     * does this test.
+     */
+    @Test
+    void thePriorityRoutingTriggerPassesExactlyTheOrdersTheProducerMarksHighToItsOwnConsumer(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "priority-routing");
+        Trigger priority = rendered.one(Trigger.class, "priority-orders");
+        assertThat(priority.getSpec().getFilter()).as("filter would be overridden by filters").isNull();
+        assertThat(priority.getSpec().getFilters()).hasSize(1);
+        Expression expression = Parser.parseDefault(priority.getSpec().getFilters().get(0).getCesql());
+        assertThat(priority.getSpec().getSubscriber().getRef().getName()).isEqualTo("consumer-priority");
+        Map<String, String> selector = rendered.one(Service.class, "consumer-priority").getSpec().getSelector();
+        assertThat(rendered.one(Deployment.class, "consumer-priority").getSpec().getTemplate().getMetadata().getLabels())
+                .containsAllEntriesOf(selector);
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getTemplate().getMetadata().getLabels().entrySet()
+                .containsAll(selector.entrySet())).as("the consumer's pods are behind the priority Service").isFalse();
+
+        try (TestSink sink = TestSink.start();
+             ScriptProcess producer = ScriptProcess.start("producer.java",
+                     Map.of("K_SINK", sink.url(), "PORT", "0", "COUNT", "270", "RATE", "1000"))) {
+            assertThat(producer.awaitExit(ScriptProcess.START_TIMEOUT)).isZero();
+            Map<Boolean, List<CloudEvent>> passed = sink.received().stream().map(TestSink.Received::event)
+                    .collect(Collectors.partitioningBy(event -> {
+                        Result result = expression.evaluate(event);
+                        return !result.isFailed() && Boolean.TRUE.equals(result.value());
+                    }));
+
+            assertThat(passed.get(true)).as("passed").isNotEmpty().allSatisfy(order -> {
+                assertThat(order.getType()).isEqualTo("order.placed");
+                assertThat(order.getExtension("priority")).isEqualTo("high");
+                assertThat(amount(order)).isGreaterThanOrEqualTo(90);
+            });
+            assertThat(passed.get(false)).as("not passed").extracting(CloudEvent::getType)
+                    .contains("demo.event", "user.created", "order.placed");
+            assertThat(passed.get(false)).filteredOn(event -> event.getType().equals("order.placed")).allSatisfy(order -> {
+                assertThat(order.getExtension("priority")).isEqualTo("normal");
+                assertThat(amount(order)).isLessThan(90);
+            });
+            assertThat(passed.get(true).size() + passed.get(false).size()).isEqualTo(270);
+        }
+    }
+
+    private static double amount(CloudEvent order) {
+        return new JsonObject(Buffer.buffer(order.getData().toBytes())).getDouble("amount");
     }
 
     /**

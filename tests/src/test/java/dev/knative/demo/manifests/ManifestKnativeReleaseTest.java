@@ -1,6 +1,7 @@
 package dev.knative.demo.manifests;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -52,6 +53,14 @@ class ManifestKnativeReleaseTest {
             "eventing.knative.dev/v1alpha1/KafkaSink", List.of(new Release("1.12", "eventing-kafka-broker-v1.12.9_kafkasinks.yaml", "v1alpha1")),
             "sources.knative.dev/v1beta1/KafkaSource", List.of(new Release("1.12", "eventing-kafka-broker-v1.12.9_kafkasources.yaml", "v1beta1")));
 
+    /**
+     * Fields the CRDs leave to x-kubernetes-preserve-unknown-fields (every delivery) that Knative's Go types declare
+     * behind a feature flag, which its webhook refuses while the flag is off: DeliverySpec.retryAfterMax
+     * (pkg/apis/duck/v1/delivery_types.go since knative-v1.1.0), flag delivery-retryafter (alpha, "disabled" in
+     * config/core/configmaps/features.yaml from knative-v1.12.6 to knative-v1.22.2). Path → flag.
+     */
+    static final Map<String, String> FEATURE_GATED = Map.of("spec.delivery.retryAfterMax", "delivery-retryafter");
+
     private static final Pattern README_NEEDS = Pattern.compile("Knative Eventing (\\d+\\.\\d+) or newer");
 
     @TempDir
@@ -84,12 +93,29 @@ class ManifestKnativeReleaseTest {
     @ParameterizedTest
     @MethodSource("components")
     void everyComponentsReadmeNamesTheOldestReleaseThatDeclaresEveryFieldOfItsKnativeObjects(String component) {
-        Runtime.Version needed = oldestReleases(Kustomize.renderWithComponent(temp, component)).values().stream()
+        Manifests rendered = Kustomize.renderWithComponent(temp, component);
+        Runtime.Version needed = oldestReleases(rendered).values().stream()
                 .max(Comparator.naturalOrder()).orElseThrow();
         Matcher stated = README_NEEDS.matcher(Kustomize.read(Kustomize.COMPONENTS.resolve(component).resolve("README.md")));
         Runtime.Version readme = stated.find() ? Runtime.Version.parse(stated.group(1)) : OLDEST_INSTALLED;
 
         assertThat(readme).as("the Knative release %s's README names (none: %s)", component, OLDEST_INSTALLED).isEqualTo(needed);
+        String text = Kustomize.read(Kustomize.COMPONENTS.resolve(component).resolve("README.md"));
+        rendered.json().forEach(object -> FEATURE_GATED.forEach((path, flag) -> {
+            if (KubernetesModels.typeOf(object).contains("knative.dev/") && !object.at("/" + path.replace('.', '/')).isMissingNode())
+                assertThat(text).as("%s's README names the feature flag %s of %s", component, flag, path).contains("`" + flag + "`");
+        }));
+    }
+
+    @Test
+    void retryAfterMaxIsDeclaredBehindItsFeatureFlagAndOtherUnknownDeliveryFieldsAreNot() {
+        ObjectNode trigger = Kustomize.repository().json().stream()
+                .filter(object -> object.path("kind").asText().equals("Trigger")).findFirst().orElseThrow().deepCopy();
+        ((ObjectNode) trigger.at("/spec/delivery")).put("retryAfterMax", "PT10S");
+        assertThat(oldestRelease(trigger)).isEqualTo(OLDEST_INSTALLED);
+
+        ((ObjectNode) trigger.at("/spec/delivery")).put("retryAfterMaximum", "PT10S");
+        assertThatThrownBy(() -> oldestRelease(trigger)).hasMessageContaining("spec.delivery.retryAfterMaximum");
     }
 
     /** "type name" of every Knative object of a render → the oldest release whose CRD declares all its fields. */
@@ -123,8 +149,12 @@ class ManifestKnativeReleaseTest {
         if (value.isArray()) {
             for (int i = 0; i < value.size(); i++) undeclared(schema.path("items"), value.get(i), path + "[" + i + "]", found);
         } else if (value.isObject() && schema.has("properties")) {
-            value.fields().forEachRemaining(field ->
-                    undeclared(schema.path("properties").path(field.getKey()), field.getValue(), path + "." + field.getKey(), found));
+            boolean keepsUnknown = schema.path("x-kubernetes-preserve-unknown-fields").asBoolean();
+            value.fields().forEachRemaining(field -> {
+                String child = path + "." + field.getKey();
+                if (keepsUnknown && !schema.path("properties").has(field.getKey()) && FEATURE_GATED.containsKey(child)) return;
+                undeclared(schema.path("properties").path(field.getKey()), field.getValue(), child, found);
+            });
         }
     }
 }

@@ -168,6 +168,26 @@ public class ManifestNetworkPolicyTest {
     }
 
     @Test
+    void thePriorityConsumerBootsAndTakesEventsOnlyFromKnativesSendersAlsoThoseOfAComponentListedBeforeIt(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp.resolve("alone"), "priority-routing");
+        NetworkPolicies withPriority = policiesOf(rendered);
+        Endpoint priority = workload(rendered, "consumer-priority");
+        assertThat(withPriority.allowsIngress(BROKER_FILTER, priority, "TCP", HTTP)).isTrue();
+        assertThat(withPriority.allowsIngress(IMC_DISPATCHER, priority, "TCP", HTTP)).isTrue();
+        assertThat(withPriority.allowsIngress(workload(rendered, "producer"), priority, "TCP", HTTP)).isFalse();
+        assertThat(withPriority.allowsIngress(BROKER_FILTER, priority, "TCP", 9090)).as("another port").isFalse();
+        assertThat(withPriority.allowsEgress(priority, KUBE_DNS, "UDP", 53)).isTrue();
+        assertThat(withPriority.allowsEgress(priority, SOMEWHERE_ON_THE_INTERNET, "TCP", 443)).isTrue();
+        assertThat(withPriority.allowsEgress(priority, BROKER_INGRESS, "TCP", HTTP)).as("it sends nothing").isFalse();
+        assertThat(withPriority.allowsIngress(BROKER_FILTER, workload(rendered, "producer"), "TCP", HTTP))
+                .as("the producer is still not called").isFalse();
+
+        Manifests withKafka = Kustomize.renderWithComponent(temp.resolve("kafka"), "kafka-broker", "priority-routing");
+        assertThat(policiesOf(withKafka).allowsIngress(KAFKA_BROKER_DISPATCHER, workload(withKafka, "consumer-priority"), "TCP", HTTP))
+                .isTrue();
+    }
+
+    @Test
     void theMavenMirrorComponentNarrowsTheBootEgressToTheMirrorNamedInItsOneSettingsFile(@TempDir Path temp) {
         Path copy = Kustomize.copyOfRepository(temp);
         Kustomize.enableComponent(copy, "maven-mirror");

@@ -19,6 +19,7 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.WeightedPodAffinityTerm;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import java.nio.file.Path;
@@ -90,6 +91,10 @@ class ManifestRuleSetsTest {
             new Deviation("kube-score networkpolicy-targets-pod", "NetworkPolicy/kafka-cluster-traffic",
                     "it selects the Kafka pods the Strimzi operator creates from the Kafka object (k8s/components/strimzi-kafka), "
                             + "which a render cannot contain; ManifestNetworkPolicyTest checks it against Strimzi's pod labels"),
+            new Deviation("Polaris deploymentMissingReplicas (under an autoscaler)", "*",
+                    "an autoscaler owns the replica count: a spec.replicas in the manifest would set it back on every apply, in "
+                            + "the middle of a load peak, which kube-score deployment-targeted-by-hpa-does-not-have-replicas-configured "
+                            + "forbids; the autoscaler's minReplicas keeps two (Polaris hpaMinAvailability)"),
             new Deviation("Polaris missingNetworkPolicy (one policy with matchLabels, ingress and egress)", "*",
                     "policies here are per direction on top of a default deny, and the producer takes no ingress at all, which "
                             + "a non-empty ingress list cannot say; the rule's intent, every pod isolated both ways, is checked as "
@@ -170,7 +175,12 @@ class ManifestRuleSetsTest {
     private static void kubeScore(Manifests manifests, Findings f) {
         forEachPod(manifests, pod -> {
             f.require("kube-score deployment-strategy", pod.subject(), "RollingUpdate".equals(pod.deployment().getSpec().getStrategy().getType()), "strategy");
-            f.require("kube-score deployment-replicas", pod.subject(), pod.replicas() >= 2, "replicas " + pod.replicas());
+            // An autoscaled Deployment is skipped: its replica count is the autoscaler's, checked below.
+            if (pod.autoscaledMin() == null)
+                f.require("kube-score deployment-replicas", pod.subject(), pod.replicas() >= 2, "replicas " + pod.replicas());
+            else
+                f.require("kube-score deployment-targeted-by-hpa-does-not-have-replicas-configured", pod.subject(),
+                        pod.deployment().getSpec().getReplicas() == null, "replicas " + pod.deployment().getSpec().getReplicas());
             f.require("kube-score deployment-has-poddisruptionbudget", pod.subject(), budgetOf(manifests, pod).isPresent(), "no PodDisruptionBudget selects its pods");
             if (pod.replicas() >= 2)
                 f.require("kube-score deployment-has-host-podantiaffinity", pod.subject(), hasHostAntiAffinity(pod), "no podAntiAffinity on kubernetes.io/hostname");
@@ -201,6 +211,11 @@ class ManifestRuleSetsTest {
                 f.require("kube-score container-security-context-readonlyrootfilesystem", subject, Boolean.TRUE.equals(security.getReadOnlyRootFilesystem()), "writable root");
             });
         });
+        autoscalers(manifests).forEach(autoscaler -> {
+            f.require("kube-score horizontalpodautoscaler-has-target", autoscaler.subject(),
+                    pods(manifests).stream().anyMatch(pod -> pod.name().equals(autoscaler.target())), "targets " + autoscaler.target());
+            f.require("kube-score horizontalpodautoscaler-replicas", autoscaler.subject(), autoscaler.min() >= 2, "minReplicas " + autoscaler.min());
+        });
         budgets(manifests).forEach(budget -> f.require("kube-score poddisruptionbudget-has-policy", subjectOf(budget),
                 budget.getSpec().getMinAvailable() != null || budget.getSpec().getMaxUnavailable() != null, "minAvailable or maxUnavailable"));
         manifests.all(NetworkPolicy.class).forEach(policy -> f.require("kube-score networkpolicy-targets-pod", subjectOf(policy),
@@ -220,7 +235,14 @@ class ManifestRuleSetsTest {
     private static void polaris(Manifests manifests, Findings f) {
         forEachPod(manifests, pod -> {
             PodSpec spec = pod.spec();
-            f.require("Polaris deploymentMissingReplicas", pod.subject(), pod.replicas() >= 2, "replicas " + pod.replicas());
+            // Polaris asks for spec.replicas >= 2 whether or not an autoscaler owns the count.
+            Integer declared = pod.deployment().getSpec().getReplicas();
+            f.require("Polaris deploymentMissingReplicas" + (pod.autoscaledMin() == null ? "" : " (under an autoscaler)"),
+                    pod.subject(), declared != null && declared >= 2, "replicas " + declared);
+            if (pod.autoscaledMin() != null) budgetOf(manifests, pod).ifPresent(budget -> f.require(
+                    "Polaris pdbMinAvailableGreaterThanHPAMinReplicas", pod.subject(),
+                    budget.getSpec().getMinAvailable() == null || minAvailable(budget, pod.autoscaledMin()) <= pod.autoscaledMin(),
+                    "minAvailable " + budget.getSpec().getMinAvailable() + " of minReplicas " + pod.autoscaledMin()));
             f.require("Polaris priorityClassNotSet", pod.subject(), spec.getPriorityClassName() != null, "no priorityClassName");
             f.require("Polaris metadataAndInstanceMismatched", pod.subject(),
                     pod.name().equals(labels(pod.deployment().getMetadata().getLabels()).get("app.kubernetes.io/instance")), "instance label");
@@ -262,6 +284,11 @@ class ManifestRuleSetsTest {
                 f.require("Polaris sensitiveContainerEnvVar", subject, orEmpty(c.getEnv()).stream()
                         .noneMatch(env -> env.getValue() != null && SENSITIVE_NAME.matcher(env.getName()).find()), "env names a secret");
             });
+        });
+        autoscalers(manifests).forEach(autoscaler -> {
+            f.require("Polaris hpaMinAvailability", autoscaler.subject(), autoscaler.min() >= 2, "minReplicas " + autoscaler.min());
+            f.require("Polaris hpaMaxAvailability", autoscaler.subject(), autoscaler.max() > autoscaler.min(),
+                    "maxReplicas " + autoscaler.max() + ", minReplicas " + autoscaler.min());
         });
         kinds(manifests, "ConfigMap").forEach(map -> map.path("data").properties().forEach(entry -> f.require("Polaris sensitiveConfigmapContent", subjectOf(map),
                 !SENSITIVE_NAME.matcher(entry.getKey()).find() && !PRIVATE_KEY.matcher(entry.getValue().asText()).find(), "key " + entry.getKey())));
@@ -388,11 +415,12 @@ class ManifestRuleSetsTest {
         }
     }
 
-    record Pod(String name, Deployment deployment) {
+    /** A Deployment's pods; autoscaledMin is the fewest replicas its autoscaler keeps, null when none scales it. */
+    record Pod(String name, Deployment deployment, Integer autoscaledMin) {
         String subject() { return "Deployment/" + name; }
         PodSpec spec() { return deployment.getSpec().getTemplate().getSpec(); }
         Map<String, String> labels() { return Manifests.podLabels(deployment); }
-        int replicas() { return Optional.ofNullable(deployment.getSpec().getReplicas()).orElse(1); }
+        int replicas() { return autoscaledMin != null ? autoscaledMin : Optional.ofNullable(deployment.getSpec().getReplicas()).orElse(1); }
 
         List<Container> containers() {
             return Stream.concat(orEmpty(spec().getInitContainers()).stream(), spec().getContainers().stream()).toList();
@@ -400,7 +428,38 @@ class ManifestRuleSetsTest {
     }
 
     private static List<Pod> pods(Manifests manifests) {
-        return manifests.all(Deployment.class).stream().map(d -> new Pod(d.getMetadata().getName(), d)).toList();
+        List<Autoscaler> autoscalers = autoscalers(manifests);
+        return manifests.all(Deployment.class).stream().map(d -> new Pod(d.getMetadata().getName(), d, autoscalers.stream()
+                .filter(a -> a.target().equals(d.getMetadata().getName())).map(Autoscaler::min).findFirst().orElse(null))).toList();
+    }
+
+    /** A HorizontalPodAutoscaler of a Deployment, as the rule sets see it. */
+    record Autoscaler(String subject, String target, int min, int max) {}
+
+    /**
+     * The rendered HorizontalPodAutoscalers, and the one KEDA makes of each ScaledObject (keda-hpa-NAME, minReplicas
+     * from minReplicaCount, at least 1; maxReplicas from maxReplicaCount, 100 when unset), which is what the rule sets
+     * see in a cluster: none of them knows KEDA's kind.
+     */
+    private static List<Autoscaler> autoscalers(Manifests manifests) {
+        Stream<Autoscaler> hpas = manifests.all(HorizontalPodAutoscaler.class).stream().filter(hpa ->
+                        "apps/v1".equals(hpa.getSpec().getScaleTargetRef().getApiVersion())
+                                && "Deployment".equals(hpa.getSpec().getScaleTargetRef().getKind()))
+                .map(hpa -> new Autoscaler(subjectOf(hpa), hpa.getSpec().getScaleTargetRef().getName(),
+                        Optional.ofNullable(hpa.getSpec().getMinReplicas()).orElse(1), hpa.getSpec().getMaxReplicas()));
+        Stream<Autoscaler> keda = kinds(manifests, "ScaledObject").filter(scaled -> scaled.at("/spec/scaleTargetRef/kind").asText("Deployment")
+                        .equals("Deployment"))
+                .map(scaled -> new Autoscaler("HorizontalPodAutoscaler/keda-hpa-" + scaled.at("/metadata/name").asText(),
+                        scaled.at("/spec/scaleTargetRef/name").asText(), Math.max(1, scaled.at("/spec/minReplicaCount").asInt(0)),
+                        scaled.at("/spec/maxReplicaCount").asInt(100)));
+        return Stream.concat(hpas, keda).toList();
+    }
+
+    /** A budget's minAvailable in pods, a percentage of the replicas rounded up (Polaris, intstr.GetScaledValueFromIntOrPercent). */
+    private static int minAvailable(PodDisruptionBudget budget, int replicas) {
+        IntOrString min = budget.getSpec().getMinAvailable();
+        return min.getIntVal() != null ? min.getIntVal()
+                : (int) Math.ceil(Integer.parseInt(min.getStrVal().replace("%", "")) * replicas / 100.0);
     }
 
     private static void forEachPod(Manifests manifests, java.util.function.Consumer<Pod> check) {

@@ -76,6 +76,15 @@ public class ManifestSchemaTest {
     }
 
     @Test
+    void theCrdSchemaCheckRejectsAMisspelledScaledObjectField(@TempDir Path temp) {
+        ObjectNode scaled = (ObjectNode) Kustomize.renderWithComponent(temp, "autoscaling-keda").json().stream()
+                .filter(object -> object.path("kind").asText().equals("ScaledObject")).findFirst().orElseThrow().deepCopy();
+        ((ObjectNode) scaled.at("/spec")).put("minReplicas", 2);
+
+        assertThatThrownBy(() -> assertMatchesSchema(scaled)).hasMessageContaining("$.spec.minReplicas is not in the schema");
+    }
+
+    @Test
     void theSchemaCheckRejectsAnUnexpectedKind() {
         ObjectNode unexpected = rendered("Service", "consumer");
         unexpected.put("apiVersion", "serving.knative.dev/v1");

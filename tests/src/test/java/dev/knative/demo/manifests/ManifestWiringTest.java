@@ -20,6 +20,7 @@ import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -159,7 +160,11 @@ class ManifestWiringTest {
             String script = scriptOf.get(deployment.getMetadata().getName());
             Container container = deployment.getSpec().getTemplate().getSpec().getContainers().get(0);
             assertThat(container.getArgs()).containsExactly("sh", "/opt/boot/jbang", "/opt/app/" + script);
-            assertThat(manifests.configMapMountedAt(deployment, "/opt/app").getData()).containsOnlyKeys(script);
+            // Beside the script, flat, every file it includes (k8s/live-page.html): scripts/jbang finds them there.
+            List<String> keys = new ArrayList<>(List.of(script));
+            ScriptDeclarations.includedFiles(Kustomize.REPO_ROOT.resolve(script))
+                    .forEach(included -> keys.add(Path.of(included).getFileName().toString()));
+            assertThat(manifests.configMapMountedAt(deployment, "/opt/app").getData()).containsOnlyKeys(keys);
             assertThat(manifests.configMapMountedAt(deployment, "/opt/boot").getData()).containsKey("jbang");
         });
     }

@@ -49,7 +49,7 @@ class MonitoringAlertRulesTest {
 
     @Test
     void theRulesAndTheirAnnotationTemplatesPassPromtoolCheck() {
-        assertThat(promtool("check", "rules", "rules-full.yaml")).contains("SUCCESS: 7 rules found");
+        assertThat(promtool("check", "rules", "rules-full.yaml")).contains("SUCCESS: 8 rules found");
     }
 
     @Test
@@ -119,6 +119,32 @@ class MonitoringAlertRulesTest {
                       - {exp_labels: {severity: warning, namespace: demo}}
                       - {exp_labels: {severity: warning, namespace: with-dead-letters}}
                 """.formatted(JOB, namespace("below-threshold"), namespace("with-dead-letters")));
+    }
+
+    @Test
+    void throttlingFiresAboveTenPercentOfAnswersForFifteenMinutesAndNeitherCountsNorDilutesErrors() {
+        // A minute's answers. demo: 15 of 75 are 429s (20 %); calm: 5 of 105; diluted: 40 of 104, and 4 rejected of
+        // the 64 deliveries left (6 %): with the 429s counted as deliveries the error ratio would be under 4 %.
+        evaluate("""
+                input_series:
+                  - {series: 'consumer_events_total{%1$s, pod="c", type="demo.event", outcome="processed"}', values: '0+60x40'}
+                  - {series: 'consumer_events_total{%1$s, pod="c", type="demo.event", outcome="throttled"}', values: '0+15x40'}
+                  - {series: 'consumer_events_total{%2$s, pod="c", type="demo.event", outcome="processed"}', values: '0+100x40'}
+                  - {series: 'consumer_events_total{%2$s, pod="c", type="demo.event", outcome="throttled"}', values: '0+5x40'}
+                  - {series: 'consumer_events_total{%3$s, pod="c", type="demo.event", outcome="processed"}', values: '0+60x40'}
+                  - {series: 'consumer_events_total{%3$s, pod="c", type="demo.event", outcome="rejected"}', values: '0+4x40'}
+                  - {series: 'consumer_events_total{%3$s, pod="c", type="demo.event", outcome="throttled"}', values: '0+40x40'}
+                alert_rule_test:
+                  - {eval_time: 12m, alertname: KnativeDemoConsumerThrottling, exp_alerts: []}
+                  - eval_time: 25m
+                    alertname: KnativeDemoConsumerThrottling
+                    exp_alerts:
+                      - {exp_labels: {severity: warning, namespace: demo}}
+                      - {exp_labels: {severity: warning, namespace: diluted}}
+                  - eval_time: 25m
+                    alertname: KnativeDemoHighErrorRatio
+                    exp_alerts: [{exp_labels: {severity: warning, namespace: diluted}}]
+                """.formatted(JOB, namespace("calm"), namespace("diluted")));
     }
 
     @Test

@@ -3,19 +3,27 @@ package dev.knative.demo.programs;
 import static dev.knative.demo.support.CloudEventsHttp.event;
 import static dev.knative.demo.support.CloudEventsHttp.validData;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 
 import dev.knative.demo.support.Await;
 import dev.knative.demo.support.CloudEventsHttp;
+import dev.knative.demo.support.RawHttp;
 import dev.knative.demo.support.ScriptProcess;
 import io.cloudevents.CloudEvent;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpResponse;
+import java.io.BufferedInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
@@ -49,6 +57,44 @@ class ConsumerSettingsBehaviourTest {
             HttpResponse<Buffer> over = http.raw(binaryHeaders("over-the-limit"), demoEventBody(2000));
             assertThat(over.statusCode()).isEqualTo(413);
             assertThat(over.bodyAsString()).contains("1024").contains("MAX_BODY_BYTES");
+        }
+    }
+
+    @Test
+    void maxInFlightIsTheMostEventsHandledAtOnceOneMoreIsAnswered429WithRetryAfterBeforeItsBodyIsRead() throws IOException {
+        // Processing outlasts the test, so the two events admitted first hold both places until the consumer stops.
+        try (ScriptProcess consumer = ScriptProcess.startListening("consumer.java",
+                Map.of("PROCESSING_TIME_MS", "600000", "MAX_IN_FLIGHT", "2"));
+             CloudEventsHttp http = new CloudEventsHttp(consumer.port());
+             Socket socket = new Socket("127.0.0.1", consumer.port())) {
+            for (int held = 1; held <= 2; held++) {
+                http.send(event("demo.event", validData("demo.event")));
+                int inFlight = held;
+                Await.until(held + " in flight", WAIT, () -> http.metric("consumer_in_flight") == inFlight);
+            }
+            socket.setSoTimeout((int) WAIT.toMillis());
+            Buffer body = demoEventBody(100);
+            String headers = "POST / HTTP/1.1\r\nhost: consumer\r\ncontent-length: " + body.length() + "\r\n"
+                    + binaryHeaders("over-the-limit").entrySet().stream().map(h -> h.getKey() + ": " + h.getValue() + "\r\n")
+                    .collect(Collectors.joining()) + "\r\n";
+            InputStream in = new BufferedInputStream(socket.getInputStream());
+
+            // The third request's headers alone get the answer: its body has not been sent yet.
+            socket.getOutputStream().write(headers.getBytes(StandardCharsets.UTF_8));
+            RawHttp.Response throttled = RawHttp.read(in);
+            assertThat(throttled.status()).isEqualTo(429);
+            assertThat(throttled.headers()).containsEntry("retry-after", "600");
+            assertThat(throttled.text()).contains("MAX_IN_FLIGHT=2", "retry after 600 s");
+            // The body that follows is passed over, and the connection serves the next request, throttled too.
+            socket.getOutputStream().write(Buffer.buffer().appendBuffer(body)
+                    .appendString(headers.replace("over-the-limit", "still-over")).appendBuffer(body).getBytes());
+            assertThat(RawHttp.read(in).status()).isEqualTo(429);
+
+            assertThat(consumer.awaitLogs(l -> "throttled".equals(l.getString("outcome")), 2, WAIT))
+                    .extracting(l -> l.getString("id"), l -> l.getString("type"), l -> l.getInteger("status"))
+                    .containsExactly(tuple("over-the-limit", "demo.event", 429), tuple("still-over", "demo.event", 429));
+            assertThat(http.metric("consumer_events_total{outcome=\"throttled\",type=\"demo.event\"}")).isEqualTo(2);
+            assertThat(http.metric("consumer_in_flight")).isEqualTo(2);
         }
     }
 

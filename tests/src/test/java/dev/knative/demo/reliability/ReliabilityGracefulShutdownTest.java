@@ -41,8 +41,9 @@ class ReliabilityGracefulShutdownTest {
         // The window in which the readiness probe must see 503 before the first event is refused, and the time an
         // event stays in flight: both long beside what a busy machine can delay one request by.
         long drainDelayMs = 3000;
+        // About 200 events in flight at once, over the default MAX_IN_FLIGHT: room for all, so none is answered 429.
         try (ScriptProcess consumer = ScriptProcess.startListening("consumer.java", Map.of("PROCESSING_TIME_MS", "1000",
-                "DRAIN_DELAY_MS", String.valueOf(drainDelayMs), "SHUTDOWN_GRACE_MS", "30000"))) {
+                "DRAIN_DELAY_MS", String.valueOf(drainDelayMs), "SHUTDOWN_GRACE_MS", "30000", "MAX_IN_FLIGHT", "1000"))) {
             Vertx vertx = Vertx.vertx();
             try {
                 WebClient client = WebClient.create(vertx, new WebClientOptions().setKeepAlive(true),

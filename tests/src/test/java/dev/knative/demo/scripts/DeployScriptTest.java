@@ -5,11 +5,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.knative.demo.support.FakeCluster;
 import dev.knative.demo.support.FakeKubectl.Result;
 import dev.knative.demo.support.Kustomize;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * scripts/deploy.sh against a stand-in kubectl playing a cluster (support/FakeCluster): the
@@ -155,14 +161,79 @@ class DeployScriptTest {
         assertThat(new FakeCluster(fake).withKnative("1.14.7").run(SCRIPT, Map.of()).output()).doesNotContain("unmatched-events");
     }
 
-    @Test
-    void theUnmatchedEventsComponentOnAKnativeBefore115WithNewTriggerFiltersDisabledIsRefused() {
+    /** The components whose manifests give a Trigger {@code filters}: each must be one deploy.sh names. */
+    static List<String> componentsWithTriggerFilters() {
+        return Kustomize.componentNames().stream().filter(component -> {
+            try (Stream<Path> files = Files.list(Kustomize.COMPONENTS.resolve(component))) {
+                return files.filter(file -> file.toString().endsWith(".yaml")).map(Kustomize::read)
+                        .anyMatch(text -> text.contains("kind: Trigger") && text.contains("\n  filters:\n"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }).toList();
+    }
+
+    @ParameterizedTest
+    @MethodSource("componentsWithTriggerFilters")
+    void aComponentWithTriggerFiltersOnAKnativeBefore115WithNewTriggerFiltersDisabledIsRefused(String component) {
+        assertThat(componentsWithTriggerFilters()).contains("unmatched-events", "priority-routing");
         FakeCluster cluster = new FakeCluster(fake).withKnative("1.14.7").withFeature("new-trigger-filters", "disabled");
-        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/unmatched-events\n".formatted(ROOT)));
+        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/%s\n".formatted(ROOT, component)));
 
         assertThat(result.exitCode()).isEqualTo(1);
-        assertThat(result.output()).contains("new-trigger-filters is disabled: k8s/components/unmatched-events needs it");
+        assertThat(result.output()).contains("new-trigger-filters is disabled: k8s/components/" + component + " needs it");
         assertThat(cluster.changes()).isEmpty();
+    }
+
+    @Test
+    void theRetryAfterComponentWithDeliveryRetryAfterNotEnabledIsRefusedSayingHowToEnableIt() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
+        Result result = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/retry-after\n".formatted(ROOT)));
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains("delivery-retryafter is not enabled: k8s/components/retry-after",
+                "patch configmap config-features --namespace knative-eventing", "\"delivery-retryafter\":\"enabled\"");
+        assertThat(cluster.changes()).isEmpty();
+    }
+
+    @Test
+    void theRetryAfterComponentIsDeployedWithDeliveryRetryAfterEnabledAndNamedWhenItIsEnabledWithoutIt() {
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2").withFeature("delivery-retryafter", "enabled");
+        Result listed = cluster.run(SCRIPT, Map.of(), "--overlay", overlayListing("  - %s/k8s/components/retry-after\n".formatted(ROOT)));
+        Result base = cluster.run(SCRIPT, Map.of());
+
+        assertThat(listed.exitCode()).as(listed.output()).isZero();
+        assertThat(listed.output()).doesNotContain("retry-after");
+        assertThat(base.exitCode()).as(base.output()).isZero();
+        assertThat(base.output()).contains("note: Knative's delivery-retryafter is enabled: k8s/components/retry-after");
+        assertThat(cluster.changes()).containsExactly(List.of("apply", "--kustomize", overlay.toString()),
+                List.of("apply", "--kustomize", ROOT));
+    }
+
+    @Test
+    void theAutoscalingComponentWithoutACustomMetricsApiIsNamedAsScalingOnCpuOnlyAndTheDeployGoesOn() {
+        String overlay = overlayListing("  - %s/k8s/components/autoscaling\n".formatted(ROOT));
+        Result without = new FakeCluster(fake).withKnative("1.22.2").run(SCRIPT, Map.of(), "--overlay", overlay);
+        Result with = new FakeCluster(fake).withKnative("1.22.2").serving("/apis/custom.metrics.k8s.io/v1beta1")
+                .run(SCRIPT, Map.of(), "--overlay", overlay);
+
+        assertThat(without.exitCode()).as(without.output()).isZero();
+        assertThat(without.output()).contains("serves no custom metrics API", "scales the consumer up on CPU only, and never down");
+        assertThat(with.exitCode()).as(with.output()).isZero();
+        assertThat(with.output()).doesNotContain("custom metrics");
+    }
+
+    @Test
+    void theKedaComponentWithoutKedasCrdIsRefused() {
+        String overlay = overlayListing("  - %s/k8s/components/autoscaling-keda\n".formatted(ROOT));
+        FakeCluster cluster = new FakeCluster(fake).withKnative("1.22.2");
+        Result without = cluster.run(SCRIPT, Map.of(), "--overlay", overlay);
+        assertThat(without.exitCode()).isEqualTo(1);
+        assertThat(without.output()).contains("KEDA is not installed (CRD scaledobjects.keda.sh is missing)");
+        assertThat(cluster.changes()).isEmpty();
+
+        Result with = cluster.withCrd("scaledobjects.keda.sh").run(SCRIPT, Map.of(), "--overlay", overlay);
+        assertThat(with.exitCode()).as(with.output()).isZero();
     }
 
     @Test

@@ -56,6 +56,18 @@ public final class FakeCluster {
         return this;
     }
 
+    /** A CRD other than Knative's installed, e.g. scaledobjects.keda.sh. */
+    public FakeCluster withCrd(String name) {
+        Kustomize.write(dir.resolve("crds").resolve(name), "\n");
+        return this;
+    }
+
+    /** An API path the API server serves besides /version, e.g. /apis/custom.metrics.k8s.io/v1beta1. */
+    public FakeCluster serving(String apiPath) {
+        Kustomize.write(dir.resolve("served" + apiPath), "");
+        return this;
+    }
+
     /** A key of config-features in knative-eventing, e.g. authentication-oidc: enabled. */
     public FakeCluster withFeature(String key, String value) {
         Kustomize.write(dir.resolve("features").resolve(key), value);

@@ -126,23 +126,28 @@ public final class Kustomize {
     }
 
     /**
-     * Enables one component in a copy's root kustomization the way a user would: by uncommenting
-     * the {@code components:} key (unless an earlier call did) and the component's line. Fails if
-     * either line is not there.
+     * Enables components in a copy's root kustomization the way a user would: by uncommenting
+     * the {@code components:} key and each component's line, which keeps their listed order.
+     * Fails if a line is not there.
      */
-    public static void enableComponent(Path copy, String component) {
+    public static void enableComponent(Path copy, String... components) {
         Path kustomization = copy.resolve("kustomization.yaml");
         String text = read(kustomization);
-        String key = text.contains("\ncomponents:\n") ? "\ncomponents:\n" : "# components:\n";
-        String entry = "#   - k8s/components/" + component + "\n";
-        assertThat(text).as("root kustomization.yaml lists the component commented out").contains(key, entry);
-        write(kustomization, text.replace("# components:\n", "components:\n").replace(entry, "  - k8s/components/" + component + "\n"));
+        String key = "# components:\n";
+        assertThat(text).as("root kustomization.yaml has the components: key commented out").contains(key);
+        text = text.replace(key, "components:\n");
+        for (String component : components) {
+            String entry = "#   - k8s/components/" + component + "\n";
+            assertThat(text).as("root kustomization.yaml lists %s commented out", component).contains(entry);
+            text = text.replace(entry, "  - k8s/components/" + component + "\n");
+        }
+        write(kustomization, text);
     }
 
-    /** Renders a copy of the repository (made under temp) with one component enabled. */
-    public static Manifests renderWithComponent(Path temp, String component) {
+    /** Renders a copy of the repository (made under temp) with components enabled. */
+    public static Manifests renderWithComponent(Path temp, String... components) {
         Path copy = copyOfRepository(temp);
-        enableComponent(copy, component);
+        enableComponent(copy, components);
         return render(copy);
     }
 

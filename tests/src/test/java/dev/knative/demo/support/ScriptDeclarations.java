@@ -66,6 +66,21 @@ public final class ScriptDeclarations {
         return List.copyOf(files);
     }
 
+    /**
+     * The files a JBang script includes with {@code //SOURCES} and {@code //FILES} (an entry of FILES may read
+     * target=source), as paths relative to the script.
+     */
+    public static List<String> includedFiles(Path script) {
+        List<String> files = new ArrayList<>();
+        for (String line : Kustomize.read(script).split("\n")) {
+            if (!line.startsWith("//SOURCES ") && !line.startsWith("//FILES ")) continue;
+            for (String entry : line.substring(line.indexOf(' ') + 1).trim().split("\\s+")) {
+                files.add(entry.substring(entry.indexOf('=') + 1));
+            }
+        }
+        return files;
+    }
+
     /** Java source with comments blanked out, string and char literals left intact. */
     public static String withoutComments(String source) {
         StringBuilder out = new StringBuilder(source.length());
