@@ -1034,10 +1034,10 @@ class consumer {
                         .put("answer", "no answer: " + e.getMessage()).put("forced", force))
                 .compose(result -> deadLetters.redriven(entry, result).map(v -> {
                     counter("consumer.dead.letters.redriven", "accepted", String.valueOf(accepted(result))).increment();
-                    log(accepted(result) ? "info" : "warn", "redriven", new JsonObject().put("key", entry.key())
+                    live.publish(log(accepted(result) ? "info" : "warn", "redriven", new JsonObject().put("key", entry.key())
                             .put("id", event.getId()).put("type", event.getType()).put("source", event.getSource().toString())
                             .put("status", result.getValue("status")).put("answer", result.getString("answer"))
-                            .put("pod", config.pod()));
+                            .put("pod", config.pod())));
                     return view(entry).put("sent", true);
                 }))
                 .onComplete(done -> redriving.remove(entry.seq()))
