@@ -1020,12 +1020,12 @@ class consumer {
     private Future<JsonObject> redrive(DeadLetterStore.Entry entry, boolean force) {
         if (!force && entry.redrive() != null && accepted(entry.redrive()))
             return Future.succeededFuture(view(entry).put("sent", false));
-        Promise<JsonObject> mine = Promise.promise();
-        Future<JsonObject> running = redriving.putIfAbsent(entry.seq(), mine.future());
-        if (running != null) return running.map(result -> result.copy().put("sent", false));
         CloudEventBuilder original = CloudEventBuilder.v1(CloudEventsJson.read(entry.record().getJsonObject("event").toBuffer()));
         for (String name : List.of("knativeerrordest", "knativeerrorcode", "knativeerrordata")) original.withoutExtension(name);
         CloudEvent event = original.build();
+        Promise<JsonObject> mine = Promise.promise();
+        Future<JsonObject> running = redriving.putIfAbsent(entry.seq(), mine.future());
+        if (running != null) return running.map(result -> result.copy().put("sent", false));
         String at = Instant.now().toString();
         VertxMessageFactory.createWriter(sinkClient.postAbs(config.sink()).timeout(30_000)).writeBinary(event)
                 .map(response -> new JsonObject().put("at", at).put("sink", config.sink()).put("status", response.statusCode())
