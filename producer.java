@@ -84,6 +84,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.function.LongFunction;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import javax.net.ssl.SSLException;
@@ -94,15 +95,34 @@ import javax.net.ssl.X509TrustManager;
 /**
  * The producer end of the event flow: it generates events at a steady rate and delivers each to the sink (the
  * Broker's ingress, from K_SINK), holding and retrying it until delivered, and never dropping one silently.
- * Read top to bottom: configuration, start-up, the send path (tick, enqueue, pump, send, settle), shutdown, helpers.
+ * Read top to bottom: the event types, configuration, start-up, the send path (tick, enqueue, pump, send, settle),
+ * shutdown, helpers.
  */
 class producer {
 
-    // ---- Configuration ----
+    // ---- The event types: each with sample data that meets its schema, k8s/schemas/<type>.json ----
 
-    static final List<String> TYPES = List.of("demo.event", "user.created", "order.placed");
+    /** An event's dataschema: the $id of its type's schema, an identifier (the .example domain never resolves). */
+    static final String SCHEMA_BASE = "https://knative-eventing-demo.example/schemas/";
+
+    /** One type the producer emits, and its generated data (seq: the producer's count of events so far). */
+    record Sample(String type, LongFunction<JsonObject> data) {}
+
+    static final List<Sample> SAMPLE_TYPES = List.of(
+            new Sample("demo.event", seq -> new JsonObject().put("message", "Hello from the producer, event " + seq)
+                    .put("sequence", seq)),
+            new Sample("user.created", seq -> new JsonObject().put("user_id", "user-" + seq).put("username", "user" + seq)
+                    .put("email", "user" + seq + "@example.com")),
+            new Sample("order.placed", seq -> new JsonObject().put("order_id", "order-" + seq).put("user_id", "user-" + seq % 97)
+                    .put("amount", 10 + seq % 90 + 0.99).put("currency", "EUR")
+                    .put("items", new JsonArray().add(new JsonObject().put("sku", "sku-" + seq % 13).put("quantity", 1)))));
+
     // About one sample order in nine reaches it (amounts run from 10.99 to 99.99).
     static final double HIGH_PRIORITY_AMOUNT = 90;
+
+    static final List<String> TYPES = SAMPLE_TYPES.stream().map(Sample::type).toList();
+
+    // ---- Configuration ----
 
     static final String USAGE = """
             usage: scripts/jbang producer.java [--once TYPE [--data JSON]] [--name value | --name=value]...
@@ -126,7 +146,7 @@ class producer {
             Setting.of("PORT", "port", "8081", "HTTP port of /healthz, /readyz, /metrics (0: any free port)"),
             Setting.of("RATE", "rate", "1", "events per second, fractions allowed"),
             Setting.of("INTERVAL_MS", "interval-ms", null, "one event every N ms; wins over RATE unless --rate is given"),
-            Setting.of("EVENT_MIX", "mix", "demo.event=1,user.created=1,order.placed=1",
+            Setting.of("EVENT_MIX", "mix", String.join(",", TYPES.stream().map(type -> type + "=1").toList()),
                     "event types and their weights, emitted round-robin"),
             Setting.of("COUNT", "count", "0", "stop after N events and exit once they are settled (0: until SIGTERM)"),
             Setting.of(null, "once", null, "send one event of this type and exit: 0 delivered, 1 not"),
@@ -431,33 +451,15 @@ class producer {
         ThreadLocalRandom random = ThreadLocalRandom.current();
         String traceparent = String.format("00-%016x%016x-%016x-01", random.nextLong(), random.nextLong() | 1,
                 random.nextLong() | 1);
-        CloudEventBuilder event = template.newBuilder().withId(UUID.randomUUID().toString()).withType(type)
-                .withTime(OffsetDateTime.now(ZoneOffset.UTC)).withExtension("traceparent", traceparent);
-        if (type.equals("order.placed")) event.withExtension("priority", priority(data));
-        return event.withData(data.toBuffer().getBytes()).build();
-    }
-
-    /**
-     * An order's priority, as the extension attribute {@code priority}: "high" from an amount of HIGH_PRIORITY_AMOUNT
-     * on, else "normal". An attribute, not only a field of the data, so that a Trigger can route on it
-     * (k8s/components/priority-routing).
-     */
-    static String priority(JsonObject order) {
-        return order.getValue("amount") instanceof Number amount && amount.doubleValue() >= HIGH_PRIORITY_AMOUNT
-                ? "high" : "normal";
+        return template.newBuilder().withId(UUID.randomUUID().toString()).withType(type)
+                .withDataSchema(URI.create(SCHEMA_BASE + type + ".json"))
+                .withTime(OffsetDateTime.now(ZoneOffset.UTC)).withExtension("traceparent", traceparent)
+                .withData(data.toBuffer().getBytes()).build();
     }
 
     static JsonObject sampleData(String type, long seq) {
-        return switch (type) {
-            case "demo.event" -> new JsonObject().put("message", "Hello from the producer, event " + seq)
-                    .put("sequence", seq);
-            case "user.created" -> new JsonObject().put("user_id", "user-" + seq).put("username", "user" + seq)
-                    .put("email", "user" + seq + "@example.com");
-            case "order.placed" -> new JsonObject().put("order_id", "order-" + seq).put("user_id", "user-" + seq % 97)
-                    .put("amount", 10 + seq % 90 + 0.99).put("currency", "EUR")
-                    .put("items", new JsonArray().add(new JsonObject().put("sku", "sku-" + seq % 13).put("quantity", 1)));
-            default -> throw new IllegalArgumentException(type);
-        };
+        return SAMPLE_TYPES.stream().filter(sample -> sample.type().equals(type)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException(type)).data().apply(seq);
     }
 
     private void enqueue(CloudEvent event) {

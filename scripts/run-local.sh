@@ -246,7 +246,8 @@ main() {
 
   echo "run-local: starting consumer on port $CONSUMER_PORT (the first start fetches JBang and compiles;" \
     "up to START_TIMEOUT=$START_TIMEOUT s)"
-  PORT="$CONSUMER_PORT" start_program consumer "$ROOT/consumer.java"
+  # EVENT_SCHEMAS defaults to k8s/schemas of the working directory: name this repository's, wherever we run from.
+  PORT="$CONSUMER_PORT" EVENT_SCHEMAS="${EVENT_SCHEMAS:-$ROOT/k8s/schemas}" start_program consumer "$ROOT/consumer.java"
   await_ready consumer
 
   echo "run-local: starting producer at $RATE events/s, K_SINK=http://localhost:$CONSUMER_PORT"

@@ -184,18 +184,22 @@ public class LoadGenerator {
             }
         }
 
-        // Data valid for each type the consumer handles, so every request takes its full path to 202.
-        private byte[] request() {
-            long n = ++sequence;
-            String type = TYPES[(int) (n % TYPES.length)];
-            String data = switch (type) {
+        // Data valid for each type the consumer handles (k8s/schemas; EventSamplesTest checks it), so every request
+        // takes its full path to 202.
+        static String data(String type, long n) {
+            return switch (type) {
                 case "demo.event" -> "{\"message\":\"benchmark event " + n + "\"}";
                 case "user.created" -> "{\"user_id\":\"u-" + n + "\",\"username\":\"user" + n + "\",\"email\":\"user" + n
                         + "@example.com\"}";
                 default -> "{\"order_id\":\"o-" + n + "\",\"user_id\":\"u-" + n % 997 + "\",\"amount\":" + (n % 500 + 1)
-                        + ".25,\"items\":[\"sku-" + n % 31 + "\"]}";
+                        + ".25,\"items\":[{\"sku\":\"sku-" + n % 31 + "\",\"quantity\":1}]}";
             };
-            byte[] body = data.getBytes(StandardCharsets.UTF_8);
+        }
+
+        private byte[] request() {
+            long n = ++sequence;
+            String type = TYPES[(int) (n % TYPES.length)];
+            byte[] body = data(type, n).getBytes(StandardCharsets.UTF_8);
             String head = "POST " + run.url.getRawPath() + " HTTP/1.1\r\nHost: " + run.url.getAuthority()
                     + "\r\nce-specversion: 1.0\r\nce-id: " + idPrefix + n + "\r\nce-source: /benchmark/loadgen\r\nce-type: "
                     + type + "\r\nce-time: 2026-01-01T00:00:00Z\r\ncontent-type: application/json\r\ncontent-length: "

@@ -17,7 +17,7 @@ local kinds = {
   { "user.created", function(i)
       return string.format('{"user_id":"u-%d","username":"user%d","email":"user%d@example.com"}', i, i, i) end },
   { "order.placed", function(i)
-      return string.format('{"order_id":"o-%d","user_id":"u-%d","amount":%d.25,"items":["sku-%d"]}', i, i % 997, i % 500 + 1, i % 31) end },
+      return string.format('{"order_id":"o-%d","user_id":"u-%d","amount":%d.25,"items":[{"sku":"sku-%d","quantity":1}]}', i, i % 997, i % 500 + 1, i % 31) end },
 }
 
 function request()

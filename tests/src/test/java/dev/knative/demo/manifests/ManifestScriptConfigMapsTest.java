@@ -82,7 +82,8 @@ class ManifestScriptConfigMapsTest {
                 Arguments.of("consumer.java", "consumer-script", Set.of("consumer", "dead-letter")),
                 Arguments.of("k8s/live-page.html", "consumer-script", Set.of("consumer", "dead-letter")),
                 Arguments.of("producer.java", "producer-script", Set.of("producer")),
-                Arguments.of("scripts/deps.lock", "jbang-boot", Set.of("producer", "consumer", "dead-letter")));
+                Arguments.of("scripts/deps.lock", "jbang-boot", Set.of("producer", "consumer", "dead-letter")),
+                Arguments.of("k8s/schemas/order.placed.json", "event-schemas", Set.of("consumer", "dead-letter")));
     }
 
     @ParameterizedTest(name = "editing {0} renames {1} and rolls {2}")
@@ -108,8 +109,8 @@ class ManifestScriptConfigMapsTest {
     }
 
     @Test
-    void theGeneratorsShipTheThreeScriptBundles() {
-        assertThat(GENERATED).containsOnlyKeys("jbang-boot", "producer-script", "consumer-script");
+    void theGeneratorsShipTheThreeScriptBundlesAndTheEventSchemas() {
+        assertThat(GENERATED).containsOnlyKeys("jbang-boot", "producer-script", "consumer-script", "event-schemas");
         assertThat(GENERATED.get("producer-script")).containsExactly("producer.java");
         // The live page beside the script it belongs to: consumer.java bundles it with //FILES.
         assertThat(GENERATED.get("consumer-script")).containsExactly("consumer.java", "k8s/live-page.html");

@@ -96,7 +96,10 @@ class ConsumerContractTest {
                 Arguments.of("order.placed", validData("order.placed").put("amount", -1), "data.amount"),
                 Arguments.of("order.placed", validData("order.placed").put("amount", "12.50"), "data.amount"),
                 Arguments.of("order.placed", validData("order.placed").put("items", new JsonArray()), "data.items"),
-                Arguments.of("order.placed", removed(validData("order.placed"), "items"), "data.items"));
+                Arguments.of("order.placed", removed(validData("order.placed"), "items"), "data.items"),
+                Arguments.of("order.placed", validData("order.placed").put("items", new JsonArray().add("sku-1")), "data.items[0]"),
+                Arguments.of("order.placed", validData("order.placed").put("items",
+                        new JsonArray().add(new JsonObject().put("sku", "s").put("quantity", 0))), "data.items[0].quantity"));
     }
 
     @ParameterizedTest
@@ -105,7 +108,8 @@ class ConsumerContractTest {
         CloudEvent event = event(type, data);
         HttpResponse<Buffer> response = http.binary(event);
         assertThat(response.statusCode()).isEqualTo(400);
-        assertThat(response.bodyAsString()).contains(field);
+        // The field, then the rule of the type's schema (k8s/schemas/<type>.json) it breaks.
+        assertThat(response.bodyAsString()).startsWith(field + " breaks rule '").contains(" of the " + type + " schema: ");
         assertThat(logOf(event).getString("outcome")).isEqualTo("rejected");
     }
 

@@ -51,6 +51,8 @@ public class ProgramSettingsTest {
                 bad("consumer.java", Map.of(), List.of("--bogus"), "unknown flag --bogus"),
                 bad("consumer.java", Map.of(), List.of("stray"), "unexpected argument 'stray'"),
                 bad("consumer.java", Map.of(), List.of("--dead-letter=yes"), "--dead-letter takes no value"),
+                bad("consumer.java", Map.of("EVENT_SCHEMAS", "no/such/dir"), List.of(), "EVENT_SCHEMAS='no/such/dir'"),
+                bad("consumer.java", Map.of(), List.of("--event-schemas", "k8s"), "--event-schemas='k8s'"),
                 bad("producer.java", Map.of(), List.of("--once", "demo.event", "--data", "notjson"), "--data='notjson'"),
                 bad("producer.java", Map.of(), List.of("--once", "demo.event", "--data", "[1]"), "--data='[1]'"),
                 bad("producer.java", Map.of(), List.of("--once", "nope"), "--once='nope'"),

@@ -16,6 +16,7 @@ import java.util.Set;
  */
 public final class CrdSchemas {
 
+    // EventType: the version every supported release serves, from the oldest (its schema is the same up to 1.22).
     private static final Map<String, JsonNode> SCHEMAS = Map.of(
             "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"),
             "eventing.knative.dev/v1alpha1/KafkaSink", schema("eventing-kafka-broker-v1.12.9_kafkasinks.yaml", "v1alpha1"),
@@ -23,7 +24,10 @@ public final class CrdSchemas {
             "sources.knative.dev/v1beta1/KafkaSource", schema("eventing-kafka-broker-v1.12.9_kafkasources.yaml", "v1beta1"),
             // eventing-kafka-broker knative-v1.22.3 control-plane/config/eventing-kafka-broker/100-source/100-kafka-source.yaml
             "sources.knative.dev/v1/KafkaSource", schema("kafka-knative-v1.22.3_kafkasources.yaml", "v1"),
-            "keda.sh/v1alpha1/ScaledObject", schema("keda.sh_scaledobjects.yaml", "v1alpha1"));
+            "keda.sh/v1alpha1/ScaledObject", schema("keda.sh_scaledobjects.yaml", "v1alpha1"),
+            "eventing.knative.dev/v1beta2/EventType", schema("knative-v1.12.6_eventtype.yaml", "v1beta2"));
+
+    private static final Set<String> API_SERVERS = Set.of("apiVersion", "kind", "metadata");
 
     private CrdSchemas() {}
 
@@ -33,13 +37,13 @@ public final class CrdSchemas {
 
     /**
      * What the schema refuses in the object (empty when it is valid). apiVersion, kind and metadata are the API
-     * server's, not the CRD's: some CRDs (KafkaSink) leave them out of their schema.
+     * server's, not the CRD's: some CRDs declare them, Knative's do not.
      */
     public static List<String> violations(JsonNode object) {
         JsonNode schema = schemaOf(object).orElseThrow(() -> new IllegalArgumentException(KubernetesModels.typeOf(object)));
         List<String> found = new ArrayList<>();
         object.fields().forEachRemaining(field -> {
-            if (!Set.of("apiVersion", "kind", "metadata").contains(field.getKey())) check(schema.path("properties").path(field.getKey()), field.getValue(),
+            if (!API_SERVERS.contains(field.getKey())) check(schema.path("properties").path(field.getKey()), field.getValue(),
                     "$." + field.getKey(), found);
         });
         return found;
@@ -79,7 +83,9 @@ public final class CrdSchemas {
     /** The openAPIV3Schema a CRD in src/test/resources/crds/ serves for a version. */
     public static JsonNode schema(String file, String version) {
         try (InputStream in = CrdSchemas.class.getResourceAsStream("/crds/" + file)) {
-            for (JsonNode served : Kustomize.YAML.readTree(in).path("spec").path("versions"))
+            // SnakeYAML resolves the merge keys (<<: *version) older Knative CRDs declare a version with.
+            JsonNode crd = Kustomize.YAML.valueToTree(new org.yaml.snakeyaml.Yaml().load(in));
+            for (JsonNode served : crd.path("spec").path("versions"))
                 if (served.path("name").asText().equals(version)) return served.at("/schema/openAPIV3Schema");
             throw new IllegalStateException(file + " has no version " + version);
         } catch (IOException e) {

@@ -55,6 +55,7 @@ public final class KubernetesModels {
             Map.entry("eventing.knative.dev/v1/Broker", Broker.class),
             Map.entry("eventing.knative.dev/v1/Trigger", Trigger.class),
             Map.entry("eventing.knative.dev/v1alpha1/EventPolicy", EventPolicy.class),
+            Map.entry("eventing.knative.dev/v1beta2/EventType", io.fabric8.knative.eventing.v1beta2.EventType.class),
             Map.entry("sources.knative.dev/v1/SinkBinding", SinkBinding.class),
             Map.entry("monitoring.coreos.com/v1/PodMonitor", PodMonitor.class),
             Map.entry("monitoring.coreos.com/v1/PrometheusRule", PrometheusRule.class),

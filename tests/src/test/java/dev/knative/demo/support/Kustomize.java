@@ -95,18 +95,23 @@ public final class Kustomize {
 
     /** Copies what the root kustomization renders from (everything but history, tests and build output) into target. */
     public static Path copyOfRepository(Path target) {
+        return copyOfRepository(target, REPO_ROOT);
+    }
+
+    /** The same, from another checkout (a copy made earlier) at root. */
+    public static Path copyOfRepository(Path target, Path root) {
         try {
-            Files.walkFileTree(REPO_ROOT, new SimpleFileVisitor<>() {
+            Files.walkFileTree(root, new SimpleFileVisitor<>() {
                 @Override
                 public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attributes) throws IOException {
-                    if (!dir.equals(REPO_ROOT) && NOT_COPIED.contains(dir.getFileName().toString())) return FileVisitResult.SKIP_SUBTREE;
-                    Files.createDirectories(target.resolve(REPO_ROOT.relativize(dir).toString()));
+                    if (!dir.equals(root) && NOT_COPIED.contains(dir.getFileName().toString())) return FileVisitResult.SKIP_SUBTREE;
+                    Files.createDirectories(target.resolve(root.relativize(dir).toString()));
                     return FileVisitResult.CONTINUE;
                 }
 
                 @Override
                 public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) throws IOException {
-                    Files.copy(file, target.resolve(REPO_ROOT.relativize(file).toString()), StandardCopyOption.REPLACE_EXISTING);
+                    Files.copy(file, target.resolve(root.relativize(file).toString()), StandardCopyOption.REPLACE_EXISTING);
                     return FileVisitResult.CONTINUE;
                 }
             });
