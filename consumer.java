@@ -3,6 +3,7 @@
 //JAVA 17+
 //DEPS io.vertx:vertx-stack-depchain:5.1.6@pom
 //DEPS io.vertx:vertx-web
+//DEPS io.vertx:vertx-web-client
 //DEPS io.vertx:vertx-micrometer-metrics
 //DEPS io.micrometer:micrometer-registry-prometheus:1.16.6
 //DEPS io.cloudevents:cloudevents-core:4.0.1
@@ -35,6 +36,7 @@ import com.networknt.schema.JsonSchemaFactory;
 import com.networknt.schema.ValidationMessage;
 import io.micrometer.core.instrument.Clock;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -58,6 +60,9 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsFactory;
@@ -75,9 +80,11 @@ import java.net.URI;
 import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -93,7 +100,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -103,6 +112,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.zip.CRC32C;
 
 /**
  * The consumer end of the event flow. A Knative Trigger POSTs each CloudEvent here and the HTTP status is the
@@ -136,12 +146,18 @@ class consumer {
             Setting.of("TLS_CERT_FILE", "tls-cert-file", null, "PEM certificate (chain): serve HTTPS on PORT instead of HTTP; needs TLS_KEY_FILE"),
             Setting.of("TLS_KEY_FILE", "tls-key-file", null, "PEM private key (PKCS#8 or PKCS#1) of TLS_CERT_FILE"),
             Setting.of("EVENT_SCHEMAS", "event-schemas", "k8s/schemas",
-                    "directory of one JSON Schema per event type, <type>.json: the types handled and their data; read at start"));
+                    "directory of one JSON Schema per event type, <type>.json: the types handled and their data; read at start"),
+            Setting.of("K_SINK", "sink", null, "dead-letter mode: where a redrive sends the event again (the Broker); a SinkBinding injects it"),
+            Setting.of("DEAD_LETTER_STORE", "dead-letter-store", null,
+                    "dead-letter mode: directory that keeps dead letters across restarts, each on disk before its 202 (unset: memory only)"),
+            Setting.of("DEAD_LETTER_MAX_BYTES", "dead-letter-max-bytes", "8388608",
+                    "dead letters kept, in bytes of their records (memory and store): beyond it the oldest are dropped and counted"));
 
     /** The checked settings this consumer runs with. */
     record Config(int port, String pod, boolean deadLetterMode, long processingMs, double failureRate,
                   int dedupeWindow, long maxBodyBytes, int maxInFlight, long drainDelayMs, long shutdownGraceMs,
-                  int eventLoops, String tlsCertFile, String tlsKeyFile, EventSchemas eventSchemas) {
+                  int eventLoops, String tlsCertFile, String tlsKeyFile, EventSchemas eventSchemas, String sink,
+                  Path deadLetterStore, long deadLetterMaxBytes) {
         static Config from(Settings settings) {
             if (settings.isSet("TLS_CERT_FILE") != settings.isSet("TLS_KEY_FILE"))
                 throw new BadSetting("TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither");
@@ -163,7 +179,23 @@ class consumer {
                     (int) settings.integer("EVENT_LOOPS", 1, 256),
                     settings.check("TLS_CERT_FILE", "a readable PEM file", Config::readable),
                     settings.check("TLS_KEY_FILE", "a readable PEM file", Config::readable),
-                    EventSchemas.load(settings));
+                    EventSchemas.load(settings),
+                    settings.check("K_SINK", "an http or https URL", text -> {
+                        URI uri = URI.create(text.trim());
+                        if (!Set.of("http", "https").contains(uri.getScheme()) || uri.getHost() == null)
+                            throw new IllegalArgumentException("not an http(s) URL");
+                        return uri.toString();
+                    }),
+                    settings.check("DEAD_LETTER_STORE", "a directory this user can write (created if missing)", text -> {
+                        try {
+                            Path dir = Files.createDirectories(Path.of(text));
+                            if (!Files.isWritable(dir)) throw new IllegalArgumentException("not writable");
+                            return dir;
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                    }),
+                    settings.integer("DEAD_LETTER_MAX_BYTES", 65_536, 1L << 40));
         }
 
         /**
@@ -273,7 +305,10 @@ class consumer {
     private final Map<String, Timer> timers = new ConcurrentHashMap<>();
     // (source, id), or (source, id, replay run), -> the outcome of its processing; bounded so memory stays flat.
     private final Map<String, Future<Outcome>> seen;
-    private final ArrayDeque<JsonObject> deadLetters = new ArrayDeque<>();
+    private final DeadLetterStore deadLetters;
+    // Dead-letter mode: the key of each redrive under way, so a second request waits for it instead of sending again.
+    private final Map<Long, Future<JsonObject>> redriving = new ConcurrentHashMap<>();
+    private WebClient sinkClient;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicBoolean draining = new AtomicBoolean();
     private final LiveView live = new LiveView();
@@ -301,6 +336,12 @@ class consumer {
             }
         });
         registry.gauge("consumer.in.flight", inFlight);
+        this.deadLetters = new DeadLetterStore(config.deadLetterStore(), config.deadLetterMaxBytes());
+        if (config.deadLetterMode()) {
+            registry.gauge("consumer.dead.letters.kept", deadLetters, DeadLetterStore::size);
+            FunctionCounter.builder("consumer.dead.letters.dropped", deadLetters, DeadLetterStore::dropped)
+                    .description("Dead letters dropped, oldest first, to stay within DEAD_LETTER_MAX_BYTES").register(registry);
+        }
     }
 
     // Vert.x registers a few of its gauges twice; Micrometer's warning about that is noise, not a problem.
@@ -351,7 +392,18 @@ class consumer {
                 .end(draining.get() ? "draining" : "ready"));
         router.get("/metrics").handler(this::metrics);
         if (config.deadLetterMode()) {
-            router.get("/dead-letters").handler(ctx -> ctx.json(snapshotDeadLetters()));
+            try {
+                JsonObject opened = deadLetters.open().put("pod", config.pod());
+                // A record cut short was never answered 2xx (it is forced before the answer): reported, not lost.
+                log(opened.getJsonArray("torn_records").isEmpty() ? "info" : "warn", "dead-letter store opened", opened);
+            } catch (IOException | UncheckedIOException e) {
+                return Future.failedFuture(new IOException("dead-letter store " + config.deadLetterStore()
+                        + " cannot be read: " + e.getMessage(), e));
+            }
+            if (config.sink() != null) sinkClient = WebClient.create(vertx, new WebClientOptions().setConnectTimeout(5000));
+            router.get("/dead-letters").handler(this::listDeadLetters);
+            router.post("/dead-letters/redrive").handler(this::redriveMatching);
+            router.post("/dead-letters/:key/redrive").handler(this::redriveOne);
         }
         HttpServerOptions options = new HttpServerOptions().setCompressionSupported(false)
                 .setMaxHeaderSize(16 * 1024).setIdleTimeout(60);
@@ -552,10 +604,7 @@ class consumer {
 
     /** Dead-letter mode records every event; otherwise a known type with valid data is processed once. */
     private Future<Outcome> handle(CloudEvent event) {
-        if (config.deadLetterMode()) {
-            recordDeadLetter(event);
-            return Future.succeededFuture(Outcome.DEAD_LETTER);
-        }
+        if (config.deadLetterMode()) return recordDeadLetter(event);
         Optional<JsonSchema> schema = config.eventSchemas().of(event.getType());
         if (schema.isEmpty()) return Future.succeededFuture(Outcome.rejected(400, "unsupported type '" + event.getType()
                 + "': this consumer handles " + String.join(", ", config.eventSchemas().types())));
@@ -843,34 +892,535 @@ class consumer {
 
     // ---- Dead letters (--dead-letter) ----
 
-    private void recordDeadLetter(CloudEvent event) {
-        JsonObject record = new JsonObject().put("id", event.getId()).put("type", event.getType())
-                .put("source", event.getSource().toString())
-                .put("knativeerrordest", extension(event, "knativeerrordest"))
-                .put("knativeerrorcode", extension(event, "knativeerrorcode"))
-                .put("knativeerrordata", decodeErrorData(extension(event, "knativeerrordata")));
-        synchronized (deadLetters) {
-            deadLetters.addLast(record);
-            if (deadLetters.size() > 100) deadLetters.removeFirst();
-        }
-        counter("consumer.dead.letters", "type", typeLabel(event.getType()),
-                "code", String.valueOf(record.getValue("knativeerrorcode"))).increment();
-        live.publish(log("info", "dead letter", record.copy().put("pod", config.pod())));
+    /** Stores the dead letter; the answer (202, or 503 so Knative tries again) waits until it is stored. */
+    private Future<Outcome> recordDeadLetter(CloudEvent event) {
+        JsonObject json = DeadLetterStore.toJson(event);
+        return deadLetters.add(json).map(entry -> {
+            JsonObject line = summary(entry, json);
+            counter("consumer.dead.letters", "type", typeLabel(event.getType()),
+                    "code", String.valueOf(extension(event, "knativeerrorcode"))).increment();
+            live.publish(log("info", "dead letter", line.put("pod", config.pod())));
+            return Outcome.DEAD_LETTER;
+        }).otherwise(e -> Outcome.failed("dead letter not stored: " + e.getMessage()));
     }
 
-    private JsonArray snapshotDeadLetters() {
-        synchronized (deadLetters) {
-            return new JsonArray(new ArrayList<>(deadLetters));
-        }
+    /** A dead letter as the display shows it: what failed, decoded, and the original event. */
+    private static JsonObject view(DeadLetterStore.Entry entry) {
+        JsonObject record = entry.record();
+        JsonObject event = record.getJsonObject("event");
+        JsonObject view = summary(entry, event).put("received", record.getString("received")).put("event", event);
+        JsonObject redrive = entry.redrive();
+        if (redrive != null) view.put("redrive", redrive);
+        return view;
     }
 
-    // Knative puts the failed response body into knativeerrordata base64-encoded.
-    private static String decodeErrorData(String value) {
+    private static JsonObject summary(DeadLetterStore.Entry entry, JsonObject event) {
+        return new JsonObject().put("key", entry.key()).put("id", event.getString("id"))
+                .put("type", event.getString("type")).put("source", event.getString("source"))
+                .mergeIn(failure(event));
+    }
+
+    // The filter's wrapper, possibly cut short: Knative stores at most 1024 bytes of a response.
+    private static final Pattern WRAPPED_DESTINATION = Pattern.compile("\"errdestination\":\"((?:[^\"\\\\]|\\\\.)*)\"");
+    private static final Pattern WRAPPED_BODY = Pattern.compile("\"errresponsebody\":\"([A-Za-z0-9+/=]*)");
+
+    /**
+     * What failed, in the shapes Knative's dispatchers send. knativeerrordest is the subscriber, knativeerrorcode its
+     * status and knativeerrordata its response body in base64. A KafkaChannel behind a Broker calls the broker filter,
+     * which answers a failed delivery with {"errdestination": url, "errresponsebody": base64}: the Go dispatcher
+     * unwraps that, the Kafka dispatcher passes it on, so it is unwrapped here and the filter named as "via". The Kafka
+     * dispatcher sends only knativeerrordest when no response came at all.
+     */
+    static JsonObject failure(JsonObject event) {
+        String destination = text(event, "knativeerrordest");
+        String code = text(event, "knativeerrorcode");
+        String data = base64Text(text(event, "knativeerrordata"));
+        JsonObject failure = new JsonObject().put("knativeerrordest", destination).put("knativeerrorcode", code)
+                .put("knativeerrordata", data);
+        if (data != null && data.startsWith("{\"errdestination\"")) {
+            Matcher wrappedDestination = WRAPPED_DESTINATION.matcher(data);
+            Matcher wrappedBody = WRAPPED_BODY.matcher(data);
+            failure.put("via", destination)
+                    .put("knativeerrordest", wrappedDestination.find() ? (String) Json.decodeValue("\"" + wrappedDestination.group(1) + "\"") : null)
+                    .put("knativeerrordata", wrappedBody.find() ? base64Text(wrappedBody.group(1)) : null);
+        }
+        if (destination != null && code == null)
+            failure.put("reason", "no response from " + failure.getString("knativeerrordest") + " (refused, reset or timed out)");
+        return failure;
+    }
+
+    /** An attribute of an event in the JSON format as text (an extension may also be a boolean or a number). */
+    private static String text(JsonObject event, String name) {
+        Object value = event.getValue(name);
+        return value == null ? null : String.valueOf(value);
+    }
+
+    /** Base64 as text; a value cut short is decoded as far as it goes, one that is not Base64 is shown as it came. */
+    private static String base64Text(String value) {
         if (value == null) return null;
         try {
-            return new String(Base64.getDecoder().decode(value), StandardCharsets.UTF_8);
+            return new String(Base64.getDecoder().decode(value.substring(0, value.length() - value.length() % 4)),
+                    StandardCharsets.UTF_8);
         } catch (IllegalArgumentException e) {
             return value;
+        }
+    }
+
+    /** Which dead letters a request means: ?type=, ?code= (none: without one) and ?text= (in any field, any case). */
+    private record Filter(String type, String code, String text) {
+        static Filter of(RoutingContext ctx) {
+            String text = ctx.queryParams().get("text");
+            return new Filter(ctx.queryParams().get("type"), ctx.queryParams().get("code"),
+                    text == null ? null : text.toLowerCase(Locale.ROOT));
+        }
+
+        boolean matches(DeadLetterStore.Entry entry) {
+            if (type != null && !type.equals(entry.type())) return false;
+            if (code != null && !code.equals(entry.code() == null ? "none" : entry.code())) return false;
+            return text == null || view(entry).encode().toLowerCase(Locale.ROOT).contains(text);
+        }
+    }
+
+    /** GET /dead-letters: newest first, ?limit= (1 to 1000, 50) from ?cursor= (the next_cursor of the page before). */
+    private void listDeadLetters(RoutingContext ctx) {
+        long limit;
+        Long cursor;
+        try {
+            limit = Long.parseLong(Optional.ofNullable(ctx.queryParams().get("limit")).orElse("50"));
+            cursor = ctx.queryParams().contains("cursor") ? Long.valueOf(ctx.queryParams().get("cursor")) : null;
+            if (limit < 1 || limit > 1000) throw new NumberFormatException();
+        } catch (NumberFormatException e) {
+            ctx.response().setStatusCode(400).end("limit must be an integer from 1 to 1000 and cursor a key");
+            return;
+        }
+        Filter filter = Filter.of(ctx);
+        JsonArray page = new JsonArray();
+        String next = null;
+        for (DeadLetterStore.Entry entry : deadLetters.newestFirst(cursor)) {
+            if (!filter.matches(entry)) continue;
+            if (page.size() == limit) {
+                next = page.getJsonObject(page.size() - 1).getString("key");
+                break;
+            }
+            page.add(view(entry));
+        }
+        ctx.json(new JsonObject().put("dead_letters", page).put("next_cursor", next)
+                .put("kept", deadLetters.size()).put("dropped", deadLetters.dropped()));
+    }
+
+    /** POST /dead-letters/{key}/redrive[?force=true]: 200 once the sink accepted it, now or before; 502 if it did not. */
+    private void redriveOne(RoutingContext ctx) {
+        DeadLetterStore.Entry entry;
+        try {
+            entry = deadLetters.get(Long.parseLong(ctx.pathParam("key")));
+        } catch (NumberFormatException e) {
+            entry = null;
+        }
+        if (entry == null) {
+            ctx.response().setStatusCode(404).end("no dead letter with key " + ctx.pathParam("key"));
+            return;
+        }
+        if (refuseWithoutSink(ctx)) return;
+        redrive(entry, "true".equals(ctx.queryParams().get("force")))
+                .onSuccess(result -> ctx.response().setStatusCode(accepted(result) ? 200 : 502)
+                        .putHeader("content-type", "application/json").end(result.encode()))
+                .onFailure(ctx::fail);
+    }
+
+    /** POST /dead-letters/redrive[?type=&code=&text=&force=true]: every match, oldest first, one after the other. */
+    private void redriveMatching(RoutingContext ctx) {
+        if (refuseWithoutSink(ctx)) return;
+        Filter filter = Filter.of(ctx);
+        boolean force = "true".equals(ctx.queryParams().get("force"));
+        List<DeadLetterStore.Entry> matching = new ArrayList<>(deadLetters.newestFirst(null).stream().filter(filter::matches).toList());
+        Collections.reverse(matching);
+        JsonArray results = new JsonArray();
+        Future<Void> all = Future.succeededFuture();
+        for (DeadLetterStore.Entry entry : matching)
+            all = all.compose(v -> redrive(entry, force).map(result -> {
+                results.add(new JsonObject().put("key", entry.key()).put("sent", result.getBoolean("sent"))
+                        .put("status", result.getJsonObject("redrive").getValue("status")));
+                return null;
+            }));
+        all.onSuccess(v -> {
+            long accepted = results.stream().map(JsonObject.class::cast).filter(consumer::accepted).count();
+            ctx.response().setStatusCode(accepted == results.size() ? 200 : 502).putHeader("content-type", "application/json")
+                    .end(new JsonObject().put("matched", results.size())
+                            .put("sent", results.stream().map(JsonObject.class::cast).filter(r -> r.getBoolean("sent")).count())
+                            .put("accepted", accepted).put("results", results).encode());
+        }).onFailure(ctx::fail);
+    }
+
+    private boolean refuseWithoutSink(RoutingContext ctx) {
+        if (sinkClient != null) return false;
+        ctx.response().setStatusCode(503).end("no sink to redrive to: set K_SINK (in Kubernetes the dead-letter SinkBinding does)");
+        return true;
+    }
+
+    /** A redrive's status, or a bulk result's, is 2xx. */
+    private static boolean accepted(JsonObject result) {
+        Object status = result.containsKey("redrive") ? result.getJsonObject("redrive").getValue("status") : result.getValue("status");
+        return status instanceof Integer code && code / 100 == 2;
+    }
+
+    /**
+     * Sends the original event to the sink again (its id, source, type, data and extensions, without knativeerror*)
+     * unless it was accepted before and not forced, and stores when and with what answer. A request for a key whose
+     * redrive is under way gets that redrive's result.
+     */
+    private Future<JsonObject> redrive(DeadLetterStore.Entry entry, boolean force) {
+        if (!force && entry.redrive() != null && accepted(entry.redrive()))
+            return Future.succeededFuture(view(entry).put("sent", false));
+        CloudEventBuilder original = CloudEventBuilder.v1(CloudEventsJson.read(entry.record().getJsonObject("event").toBuffer()));
+        for (String name : List.of("knativeerrordest", "knativeerrorcode", "knativeerrordata")) original.withoutExtension(name);
+        CloudEvent event = original.build();
+        Promise<JsonObject> mine = Promise.promise();
+        Future<JsonObject> running = redriving.putIfAbsent(entry.seq(), mine.future());
+        if (running != null) return running.map(result -> result.copy().put("sent", false));
+        String at = Instant.now().toString();
+        VertxMessageFactory.createWriter(sinkClient.postAbs(config.sink()).timeout(30_000)).writeBinary(event)
+                .map(response -> new JsonObject().put("at", at).put("sink", config.sink()).put("status", response.statusCode())
+                        .put("answer", answerText(response)).put("forced", force))
+                .otherwise(e -> new JsonObject().put("at", at).put("sink", config.sink()).put("status", (Integer) null)
+                        .put("answer", "no answer: " + e.getMessage()).put("forced", force))
+                .compose(result -> deadLetters.redriven(entry, result).map(v -> {
+                    counter("consumer.dead.letters.redriven", "accepted", String.valueOf(accepted(result))).increment();
+                    live.publish(log(accepted(result) ? "info" : "warn", "redriven", new JsonObject().put("key", entry.key())
+                            .put("id", event.getId()).put("type", event.getType()).put("source", event.getSource().toString())
+                            .put("status", result.getValue("status")).put("answer", result.getString("answer"))
+                            .put("pod", config.pod())));
+                    return view(entry).put("sent", true);
+                }))
+                .onComplete(done -> redriving.remove(entry.seq()))
+                .onComplete(mine);
+        return mine.future();
+    }
+
+    private static String answerText(HttpResponse<Buffer> response) {
+        String body = response.bodyAsString();
+        return body == null || body.isEmpty() ? null : firstLine(body.length() > 500 ? body.substring(0, 500) : body);
+    }
+
+    /**
+     * The dead letters kept, oldest first, within DEAD_LETTER_MAX_BYTES. Given a directory (DEAD_LETTER_STORE), each
+     * record is also appended to a segment file and forced to disk before its append completes, so whatever was
+     * answered 2xx survives a kill at any point; a start reads the segments back and skips, truncates and reports a
+     * record cut short. Segments rotate at an eighth of the bound and the oldest goes whole, its dead letters counted
+     * as dropped. One writer thread does every append, in order, and forces once for all that queued meanwhile: a
+     * burst costs one fsync per batch, not one per dead letter.
+     * A record on disk: its length (4 bytes), its CRC-32C (4 bytes), then JSON: {"kind":"segment","next_key":n} first
+     * in each segment, {"kind":"dead-letter","key":n,"received":time,"event":{JSON format}} and
+     * {"kind":"redrive","key":n,"redrive":{at,sink,status,answer,forced}}.
+     */
+    static final class DeadLetterStore {
+        /** One dead letter: a key that no later start reuses, where it is stored, its record, its last redrive. */
+        static final class Entry {
+            private final long seq;
+            private final long segment;
+            private final byte[] record;
+            private final String type;
+            private final String code;
+            private volatile JsonObject redrive;
+
+            Entry(long seq, long segment, JsonObject record) {
+                this.seq = seq;
+                this.segment = segment;
+                this.record = record.toBuffer().getBytes();
+                JsonObject event = record.getJsonObject("event");
+                this.type = event.getString("type");
+                this.code = text(event, "knativeerrorcode");
+            }
+
+            long seq() { return seq; }
+            String key() { return Long.toString(seq); }
+            String type() { return type; }
+            String code() { return code; }
+            JsonObject record() { return new JsonObject(Buffer.buffer(record)); }
+            JsonObject redrive() { return redrive; }
+        }
+
+        private static final class Segment {
+            final long number;
+            final Path file;
+            long bytes;
+
+            Segment(long number, Path file, long bytes) {
+                this.number = number;
+                this.file = file;
+                this.bytes = bytes;
+            }
+        }
+
+        private record Pending(JsonObject record, Promise<Entry> done, Context context) {}
+
+        private static final Pattern SEGMENT_FILE = Pattern.compile("segment-(\\d{16})\\.log");
+
+        private final Path dir;
+        private final long maxBytes;
+        private final TreeMap<Long, Entry> entries = new TreeMap<>();
+        private final ArrayDeque<Segment> segments = new ArrayDeque<>();
+        private final LinkedBlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
+        private FileChannel channel;
+        private FileChannel lock;
+        private long nextSeq = 1;
+        private long dropped;
+
+        DeadLetterStore(Path dir, long maxBytes) {
+            this.dir = dir;
+            this.maxBytes = maxBytes;
+        }
+
+        /** Reads what the directory holds, starts a new segment and the writer; what it found, for the log. */
+        synchronized JsonObject open() throws IOException {
+            JsonObject found = new JsonObject().put("store", dir == null ? "memory" : dir.toString());
+            JsonArray torn = new JsonArray();
+            if (dir != null) {
+                // One process per directory: a second writer would interleave its records with ours.
+                lock = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                if (lock.tryLock() == null) throw new IOException("another process holds " + dir.resolve("lock"));
+                List<Path> files;
+                try (var listing = Files.list(dir)) {
+                    files = listing.filter(f -> SEGMENT_FILE.matcher(f.getFileName().toString()).matches()).sorted().toList();
+                }
+                for (Path file : files) {
+                    Segment segment = new Segment(Long.parseLong(SEGMENT_FILE.matcher(file.getFileName().toString())
+                            .replaceFirst("$1")), file, 0);
+                    segments.addLast(segment);
+                    segment.bytes = load(segment, torn);
+                }
+            }
+            startSegment();
+            dropOldest();
+            Thread writer = new Thread(this::write, "dead-letter-store");
+            writer.setDaemon(true);
+            writer.start();
+            return found.put("dead_letters", size()).put("segments", segments.size()).put("bytes", bytes())
+                    .put("torn_records", torn).put("dropped", dropped);
+        }
+
+        /** Applies every whole record of a segment file; a record cut short ends it and is cut off, and reported. */
+        private long load(Segment segment, JsonArray torn) throws IOException {
+            ByteBuffer data = ByteBuffer.wrap(Files.readAllBytes(segment.file));
+            while (data.remaining() > 0) {
+                int start = data.position();
+                JsonObject record = data.remaining() < 8 ? null : readRecord(data);
+                if (record == null) {
+                    torn.add(new JsonObject().put("file", segment.file.getFileName().toString()).put("offset", start)
+                            .put("bytes", data.limit() - start));
+                    try (FileChannel file = FileChannel.open(segment.file, StandardOpenOption.WRITE)) {
+                        file.truncate(start);
+                        file.force(true);
+                    }
+                    return start;
+                }
+                apply(record, segment.number);
+            }
+            return data.limit();
+        }
+
+        private static JsonObject readRecord(ByteBuffer data) {
+            int length = data.getInt();
+            int crc = data.getInt();
+            if (length < 0 || length > data.remaining()) return null;
+            byte[] payload = new byte[length];
+            data.get(payload);
+            CRC32C check = new CRC32C();
+            check.update(payload);
+            if ((int) check.getValue() != crc) return null;
+            try {
+                return new JsonObject(Buffer.buffer(payload));
+            } catch (DecodeException e) {
+                return null;
+            }
+        }
+
+        private void apply(JsonObject record, long segment) {
+            long key = record.getLong("key", record.getLong("next_key", 0L));
+            switch (record.getString("kind")) {
+                case "segment" -> nextSeq = Math.max(nextSeq, key);
+                case "dead-letter" -> {
+                    entries.put(key, new Entry(key, segment, record));
+                    nextSeq = Math.max(nextSeq, key + 1);
+                }
+                case "redrive" -> {
+                    Entry entry = entries.get(key);
+                    if (entry != null) entry.redrive = record.getJsonObject("redrive");
+                }
+                default -> throw new IllegalStateException("unknown record kind " + record.getString("kind"));
+            }
+        }
+
+        /** Stores the event (JSON format) as a new dead letter; completes once it is on disk, on the caller's context. */
+        Future<Entry> add(JsonObject event) {
+            return enqueue(new JsonObject().put("kind", "dead-letter").put("received", Instant.now().toString()).put("event", event));
+        }
+
+        /** Stores the answer a redrive got as the dead letter's last redrive. */
+        Future<Void> redriven(Entry entry, JsonObject result) {
+            return enqueue(new JsonObject().put("kind", "redrive").put("key", entry.seq).put("redrive", result)).mapEmpty();
+        }
+
+        private Future<Entry> enqueue(JsonObject record) {
+            Promise<Entry> done = Promise.promise();
+            queue.add(new Pending(record, done, Vertx.currentContext()));
+            return done.future();
+        }
+
+        /** The writer thread: takes what queued up, writes it, forces it to disk once, then applies and answers it. */
+        private void write() {
+            List<Pending> batch = new ArrayList<>();
+            while (true) {
+                try {
+                    batch.add(queue.take());
+                } catch (InterruptedException e) {
+                    return;
+                }
+                queue.drainTo(batch);
+                List<Long> segmentOf = new ArrayList<>();
+                Throwable failure = null;
+                long before = segments.getLast().bytes;
+                try {
+                    for (Pending pending : batch) {
+                        if (segments.getLast().bytes >= Math.max(1, maxBytes / 8)) {
+                            sync();
+                            startSegment();
+                            before = segments.getLast().bytes;
+                        }
+                        if (pending.record().getString("kind").equals("dead-letter")) pending.record().put("key", nextSeq++);
+                        append(pending.record());
+                        segmentOf.add(segments.getLast().number);
+                    }
+                    sync();
+                } catch (IOException | RuntimeException e) {
+                    failure = e;
+                    rollBack(before);
+                }
+                for (int i = 0; i < batch.size(); i++) {
+                    Pending pending = batch.get(i);
+                    Entry entry = null;
+                    if (failure == null) {
+                        synchronized (this) {
+                            apply(pending.record(), segmentOf.get(i));
+                            entry = entries.get(pending.record().getLong("key"));
+                        }
+                    }
+                    Throwable failed = failure;
+                    Entry stored = entry;
+                    Runnable answer = () -> {
+                        if (failed == null) pending.done().complete(stored);
+                        else pending.done().fail(failed);
+                    };
+                    if (pending.context() == null) answer.run();
+                    else pending.context().runOnContext(v -> answer.run());
+                }
+                if (failure == null) {
+                    synchronized (this) {
+                        dropOldest();
+                    }
+                }
+                batch.clear();
+            }
+        }
+
+        private void append(JsonObject record) throws IOException {
+            byte[] payload = record.toBuffer().getBytes();
+            CRC32C crc = new CRC32C();
+            crc.update(payload);
+            ByteBuffer frame = ByteBuffer.allocate(8 + payload.length).putInt(payload.length).putInt((int) crc.getValue())
+                    .put(payload).flip();
+            if (channel != null) while (frame.hasRemaining()) channel.write(frame);
+            segments.getLast().bytes += 8 + payload.length;
+        }
+
+        private void sync() throws IOException {
+            if (channel != null) channel.force(false);
+        }
+
+        /** After a failed write: what the batch wrote is cut off, and later appends go to a new segment. */
+        private void rollBack(long size) {
+            try {
+                if (channel != null) channel.truncate(size);
+                segments.getLast().bytes = size;
+                startSegment();
+            } catch (IOException e) {
+                log("error", "dead-letter store: cannot write", new JsonObject().put("error", e.getMessage()));
+            }
+        }
+
+        /** A new segment that begins with the next key, so no later start hands out a key again. */
+        private void startSegment() throws IOException {
+            long number = segments.isEmpty() ? 1 : segments.getLast().number + 1;
+            Path file = dir == null ? null : dir.resolve(String.format("segment-%016d.log", number));
+            if (channel != null) channel.close();
+            channel = file == null ? null : FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            segments.addLast(new Segment(number, file, 0));
+            append(new JsonObject().put("kind", "segment").put("next_key", nextSeq));
+            sync();
+            syncDirectory();
+        }
+
+        /** The oldest segments go, whole, while the store holds more than its bound; their dead letters are counted. */
+        private void dropOldest() {
+            while (bytes() > maxBytes && segments.size() > 1) {
+                Segment oldest = segments.removeFirst();
+                while (!entries.isEmpty() && entries.firstEntry().getValue().segment == oldest.number) {
+                    entries.pollFirstEntry();
+                    dropped++;
+                }
+                try {
+                    if (oldest.file != null) Files.deleteIfExists(oldest.file);
+                    syncDirectory();
+                } catch (IOException e) {
+                    // Already gone from the list; a file left behind is dropped again at the next start.
+                    log("error", "dead-letter store: cannot delete a dropped segment", new JsonObject()
+                            .put("file", String.valueOf(oldest.file)).put("error", e.getMessage()));
+                }
+            }
+        }
+
+        // A new or deleted file is durable once its directory entry is.
+        private void syncDirectory() throws IOException {
+            if (dir == null) return;
+            try (FileChannel directory = FileChannel.open(dir, StandardOpenOption.READ)) {
+                directory.force(true);
+            }
+        }
+
+        private long bytes() {
+            return segments.stream().mapToLong(s -> s.bytes).sum();
+        }
+
+        synchronized Entry get(long key) {
+            return entries.get(key);
+        }
+
+        /** The entries, newest first, with keys below the cursor (all when it is null). */
+        synchronized List<Entry> newestFirst(Long cursor) {
+            return List.copyOf((cursor == null ? entries : entries.headMap(cursor, false)).descendingMap().values());
+        }
+
+        synchronized int size() {
+            return entries.size();
+        }
+
+        synchronized long dropped() {
+            return dropped;
+        }
+
+        /** The event in the JSON format, data always as data_base64: it holds whatever bytes came. */
+        static JsonObject toJson(CloudEvent event) {
+            JsonObject json = new JsonObject().put("specversion", event.getSpecVersion().toString())
+                    .put("id", event.getId()).put("source", event.getSource().toString()).put("type", event.getType());
+            if (event.getDataContentType() != null) json.put("datacontenttype", event.getDataContentType());
+            if (event.getDataSchema() != null) json.put("dataschema", event.getDataSchema().toString());
+            if (event.getSubject() != null) json.put("subject", event.getSubject());
+            if (event.getTime() != null) json.put("time", Time.writeTime(event.getTime()));
+            for (String name : event.getExtensionNames()) {
+                Object value = event.getExtension(name);
+                json.put(name, value instanceof Boolean || value instanceof Integer ? value : String.valueOf(value));
+            }
+            if (event.getData() != null) json.put("data_base64", Base64.getEncoder().encodeToString(event.getData().toBytes()));
+            return json;
         }
     }
 

@@ -24,16 +24,24 @@ import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecFrom;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicySpecTo;
 import io.fabric8.knative.eventing.v1alpha1.EventPolicyToReference;
 import io.fabric8.knative.sources.v1.SinkBinding;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.fabric8.knative.duck.v1.DeliverySpec;
+import io.fabric8.knative.duck.v1.KReference;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.PersistentVolumeClaim;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpec;
-import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -52,7 +60,7 @@ class ManifestComponentsTest {
 
         assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("autoscaling", "autoscaling-keda", "confluent-platform",
                 "kafka-broker", "kafka-channel", "maven-mirror", "monitoring", "nats-jetstream-channel", "priority-routing", "retry-after", "security",
-                "strimzi-kafka", "tls", "tracing", "unmatched-events");
+                "strimzi-kafka", "tls", "tracing", "unmatched-events", "dead-letter-storage", "kafka-dead-letters");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
@@ -154,6 +162,69 @@ class ManifestComponentsTest {
         assertThat(unmatched.getSpec().getSubscriber().getRef().getName()).isEqualTo("dead-letter");
         assertThat(unmatched.getSpec().getBroker()).isEqualTo("default");
         assertThat(rendered.all(Trigger.class)).hasSize(baseTypes.size() + 1);
+    }
+
+    @Test
+    void theDeadLetterStorageComponentKeepsTheStoreOnAVolumeClaimAndNeverRunsTwoDisplayPodsAtOnce(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "dead-letter-storage");
+        Deployment display = rendered.one(Deployment.class, "dead-letter");
+        PodSpec pod = display.getSpec().getTemplate().getSpec();
+        Container app = pod.getContainers().get(0);
+        String store = app.getEnv().stream().filter(e -> e.getName().equals("DEAD_LETTER_STORE")).findFirst().orElseThrow().getValue();
+        Volume volume = pod.getVolumes().stream().filter(v -> v.getPersistentVolumeClaim() != null).findFirst().orElseThrow();
+        PersistentVolumeClaim claim = rendered.one(PersistentVolumeClaim.class, volume.getPersistentVolumeClaim().getClaimName());
+
+        assertThat(claim.getSpec().getAccessModes()).containsExactly("ReadWriteOnce");
+        assertThat(app.getVolumeMounts()).anySatisfy(mount -> {
+            assertThat(mount.getName()).isEqualTo(volume.getName());
+            assertThat(mount.getMountPath()).isEqualTo(store);
+            assertThat(mount.getReadOnly()).isNotEqualTo(Boolean.TRUE);
+        });
+        assertThat(pod.getSecurityContext().getFsGroup()).isEqualTo(pod.getSecurityContext().getRunAsGroup());
+        assertThat(display.getSpec().getReplicas()).isEqualTo(1);
+        // The new pod can open the store only after the old one let go: old pod first, no surge.
+        assertThat(display.getSpec().getStrategy().getRollingUpdate().getMaxSurge().getIntVal()).isZero();
+        assertThat(display.getSpec().getStrategy().getRollingUpdate().getMaxUnavailable().getIntVal()).isEqualTo(1);
+        assertThat(rendered.one(Deployment.class, "consumer").getSpec().getStrategy().getRollingUpdate().getMaxSurge().getIntVal())
+                .as("the other Deployments still surge").isEqualTo(1);
+    }
+
+    @ParameterizedTest(name = "with {0}")
+    @CsvSource({"'', base", "kafka-broker, kafka-broker", "kafka-channel, kafka-channel"})
+    void theKafkaDeadLettersComponentSendsDeadLettersThroughAKafkaTopicThatAKafkaSourceFeedsToTheDisplay(
+            String durable, String retriesOf, @TempDir Path temp) {
+        Path copy = Kustomize.copyOfRepository(temp.resolve("both"));
+        if (durable.isEmpty()) Kustomize.enableComponent(copy, "kafka-dead-letters");
+        else Kustomize.enableComponent(copy, "kafka-dead-letters", durable);
+        Manifests rendered = Kustomize.render(copy);
+        ObjectNode sink = onlyOfKind(rendered, "KafkaSink");
+        ObjectNode source = onlyOfKind(rendered, "KafkaSource");
+        // The retries stay those of the path (k8s/durable-delivery.yaml with a Kafka component); only the sink changes.
+        DeliverySpec base = retriesOf.equals("base") ? Kustomize.repository().triggerDelivery()
+                : Kustomize.renderWithComponent(temp.resolve("alone"), retriesOf).triggerDelivery();
+
+        List<DeliverySpec> deliveries = new ArrayList<>(rendered.all(Trigger.class).stream().map(t -> t.getSpec().getDelivery()).toList());
+        deliveries.add(rendered.one(Broker.class, "default").getSpec().getDelivery());
+        assertThat(deliveries).allSatisfy(delivery -> {
+            assertThat(delivery.getRetry()).isEqualTo(base.getRetry());
+            assertThat(delivery.getBackoffPolicy()).isEqualTo(base.getBackoffPolicy());
+            assertThat(delivery.getBackoffDelay()).isEqualTo(base.getBackoffDelay());
+            KReference deadLetters = delivery.getDeadLetterSink().getRef();
+            assertThat(deadLetters.getApiVersion() + " " + deadLetters.getKind() + " " + deadLetters.getName())
+                    .isEqualTo(sink.path("apiVersion").asText() + " KafkaSink " + sink.at("/metadata/name").asText());
+        });
+        assertThat(source.at("/spec/topics")).containsExactly(sink.at("/spec/topic"));
+        assertThat(source.at("/spec/bootstrapServers")).isEqualTo(sink.at("/spec/bootstrapServers"));
+        assertThat(source.at("/spec/sink/ref/kind").asText()).isEqualTo("Service");
+        Service display = rendered.one(Service.class, source.at("/spec/sink/ref/name").asText());
+        assertThat(Manifests.selects(display.getSpec().getSelector(), Manifests.podLabels(rendered.one(Deployment.class, "dead-letter"))))
+                .isTrue();
+    }
+
+    private static ObjectNode onlyOfKind(Manifests rendered, String kind) {
+        List<ObjectNode> found = rendered.json().stream().filter(o -> o.path("kind").asText().equals(kind)).toList();
+        assertThat(found).as(kind).hasSize(1);
+        return found.get(0);
     }
 
     @Test
@@ -266,10 +337,12 @@ class ManifestComponentsTest {
                 .forEach(ManifestSchemaTest::assertMatchesSchema);
         assertThat(rendered.all(EventPolicy.class)).hasSize(1);
         EventPolicy policy = rendered.all(EventPolicy.class).get(0);
-        SinkBinding binding = rendered.all(SinkBinding.class).get(0);
-        assertThat(rendered.all(SinkBinding.class)).hasSize(1);
-        Deployment producer = rendered.one(Deployment.class, binding.getSpec().getSubject().getName());
-        assertThat(producer.getMetadata().getLabels()).containsEntry("app.kubernetes.io/component", "producer");
+        // The dead-letter display has a SinkBinding too (for redrives), but sends no OIDC token: the policy leaves it out.
+        List<SinkBinding> producerBindings = rendered.all(SinkBinding.class).stream().filter(b -> "producer".equals(rendered
+                .one(Deployment.class, b.getSpec().getSubject().getName()).getMetadata().getLabels().get("app.kubernetes.io/component")))
+                .toList();
+        assertThat(producerBindings).hasSize(1);
+        SinkBinding binding = producerBindings.get(0);
         String broker = binding.getSpec().getSink().getRef().getName();
         assertThat(rendered.one(Broker.class, broker).getMetadata().getNamespace()).isEqualTo(policy.getMetadata().getNamespace());
 

@@ -49,7 +49,10 @@ class ManifestKnativeReleaseTest {
                     new Release("1.15", "knative-v1.15.5_trigger.yaml", "v1")),
             "sources.knative.dev/v1/SinkBinding", List.of(new Release("1.12", "knative-v1.12.6_sinkbindings.yaml", "v1")),
             "eventing.knative.dev/v1alpha1/EventPolicy", List.of(new Release("1.15", "knative-v1.15.5_eventpolicy.yaml", "v1alpha1")),
-            "eventing.knative.dev/v1beta2/EventType", List.of(new Release("1.12", "knative-v1.12.6_eventtype.yaml", "v1beta2")));
+            "eventing.knative.dev/v1beta2/EventType", List.of(new Release("1.12", "knative-v1.12.6_eventtype.yaml", "v1beta2")),
+            // eventing-kafka-broker's releases carry Knative's numbers.
+            "eventing.knative.dev/v1alpha1/KafkaSink", List.of(new Release("1.12", "eventing-kafka-broker-v1.12.9_kafkasinks.yaml", "v1alpha1")),
+            "sources.knative.dev/v1beta1/KafkaSource", List.of(new Release("1.12", "eventing-kafka-broker-v1.12.9_kafkasources.yaml", "v1beta1")));
 
     /**
      * Fields the CRDs leave to x-kubernetes-preserve-unknown-fields (every delivery) that Knative's Go types declare
@@ -71,6 +74,7 @@ class ManifestKnativeReleaseTest {
         assertThat(oldest.keySet()).containsExactlyInAnyOrder("eventing.knative.dev/v1/Broker default",
                 "eventing.knative.dev/v1/Trigger demo-event", "eventing.knative.dev/v1/Trigger user-created",
                 "eventing.knative.dev/v1/Trigger order-placed", "sources.knative.dev/v1/SinkBinding producer",
+                "sources.knative.dev/v1/SinkBinding dead-letter",
                 "eventing.knative.dev/v1beta2/EventType demo-event", "eventing.knative.dev/v1beta2/EventType user-created",
                 "eventing.knative.dev/v1beta2/EventType order-placed");
         assertThat(oldest.values()).containsOnly(OLDEST_INSTALLED);

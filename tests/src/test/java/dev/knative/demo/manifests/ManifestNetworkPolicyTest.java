@@ -83,6 +83,13 @@ public class ManifestNetworkPolicyTest {
     }
 
     @Test
+    void theDeadLetterDisplayMaySendRedrivesOnlyToTheBrokerIngress() {
+        assertThat(policies.allowsEgress(deadLetter, BROKER_INGRESS, "TCP", HTTP)).isTrue();
+        assertThat(policies.allowsEgress(deadLetter, BROKER_FILTER, "TCP", HTTP)).isFalse();
+        assertThat(policies.allowsEgress(deadLetter, consumer, "TCP", HTTP)).isFalse();
+    }
+
+    @Test
     void everyWorkloadMayResolveNamesAndDownloadOverHttpsOnly() {
         for (Endpoint workload : List.of(producer, consumer, deadLetter)) {
             assertThat(policies.allowsEgress(workload, KUBE_DNS, "UDP", 53)).as("DNS/UDP from %s", workload.podLabels()).isTrue();
@@ -102,6 +109,18 @@ public class ManifestNetworkPolicyTest {
         assertThat(withKafka.allowsEgress(workload(rendered, "producer"), KAFKA_BROKER_RECEIVER, "TCP", HTTP)).isTrue();
         assertThat(withKafka.allowsIngress(KAFKA_BROKER_DISPATCHER, workload(rendered, "consumer"), "TCP", HTTP)).isTrue();
         assertThat(withKafka.allowsIngress(KAFKA_BROKER_DISPATCHER, workload(rendered, "dead-letter"), "TCP", HTTP)).isTrue();
+        assertThat(withKafka.allowsEgress(workload(rendered, "dead-letter"), KAFKA_BROKER_RECEIVER, "TCP", HTTP)).as("redrives").isTrue();
+    }
+
+    @Test
+    void theKafkaDeadLettersComponentLetsOnlyTheKafkaSourceDispatcherFeedTheDisplay(@TempDir Path temp) {
+        Manifests rendered = Kustomize.renderWithComponent(temp, "kafka-dead-letters");
+        NetworkPolicies withKafkaDeadLetters = policiesOf(rendered);
+        Endpoint sourceDispatcher = Endpoint.pod(KNATIVE, Map.of("app", "kafka-source-dispatcher"));
+
+        assertThat(withKafkaDeadLetters.allowsIngress(sourceDispatcher, workload(rendered, "dead-letter"), "TCP", HTTP)).isTrue();
+        assertThat(withKafkaDeadLetters.allowsIngress(sourceDispatcher, workload(rendered, "consumer"), "TCP", HTTP)).isFalse();
+        assertThat(policies.allowsIngress(sourceDispatcher, deadLetter, "TCP", HTTP)).as("without the component").isFalse();
     }
 
     @Test

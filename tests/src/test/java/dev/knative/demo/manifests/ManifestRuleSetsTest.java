@@ -58,7 +58,7 @@ class ManifestRuleSetsTest {
     record Deviation(String rule, String subject, String reason) {}
 
     private static final String ONE_PRODUCER = "one producer replica: each replica emits RATE events/s, so a second would double the event rate";
-    private static final String ONE_DISPLAY = "one dead-letter display: it keeps the dead letters in memory, so a second replica would show each GET /dead-letters half of them";
+    private static final String ONE_DISPLAY = "one dead-letter display: it keeps the dead letters in memory or in one directory it locks (dead-letter-storage), so a second replica would show each GET /dead-letters half of them, or not start";
     private static final String SINGLE_REPLICA_BUDGET = "a budget for a single replica either blocks every node drain (minAvailable 1, what kube-linter pdb-min-available forbids) or allows every eviction, so it protects nothing";
     private static final String NO_CPU_LIMIT = "no CPU limit: throttling only stretches the compile-heavy cold start (k8s/jbang-workload.yaml); the CPU request still reserves a fair share, and memory is limited";
     private static final String PULL_IF_NOT_PRESENT = "IfNotPresent: Always exists to re-check imagePullSecrets on every start, and there are none (a public image); the tag is pinned, and Always would add a registry round trip (and Docker Hub's rate limit) to every pod start";

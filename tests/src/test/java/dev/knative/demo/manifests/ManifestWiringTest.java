@@ -112,18 +112,28 @@ class ManifestWiringTest {
 
     @Test
     void theSinkBindingPointsTheProducerDeploymentAtTheBroker() {
-        SinkBinding binding = manifests.one(SinkBinding.class, "producer");
-        var subject = binding.getSpec().getSubject();
+        Deployment producer = boundToTheBroker(manifests.one(SinkBinding.class, "producer"));
+        assertThat(producer.getSpec().getTemplate().getSpec().getContainers().get(0).getArgs()).last().asString().endsWith("/producer.java");
+    }
 
+    @Test
+    void theDeadLetterSinkBindingPointsTheDisplayAtTheBrokerForRedrives() {
+        Deployment display = boundToTheBroker(manifests.one(SinkBinding.class, "dead-letter"));
+        assertThat(display.getSpec().getTemplate().getSpec().getContainers().get(0).getArgs()).last().asString().endsWith("/consumer.java");
+        assertThat(envOf(display, "CONSUMER_MODE")).isEqualTo("dead-letter");
+    }
+
+    /** The Deployment the SinkBinding names as its subject, after checking that its sink is this render's Broker. */
+    private Deployment boundToTheBroker(SinkBinding binding) {
+        var subject = binding.getSpec().getSubject();
         assertThat(subject.getApiVersion()).isEqualTo("apps/v1");
         assertThat(subject.getKind()).isEqualTo("Deployment");
         assertThat(subject.getSelector()).as("the subject is named, not selected").isNull();
-        Deployment producer = manifests.one(Deployment.class, subject.getName());
-        assertThat(producer.getSpec().getTemplate().getSpec().getContainers().get(0).getArgs()).last().asString().endsWith("/producer.java");
         KReference sink = binding.getSpec().getSink().getRef();
         assertThat(sink.getApiVersion()).isEqualTo("eventing.knative.dev/v1");
         assertThat(sink.getKind()).isEqualTo("Broker");
         manifests.one(Broker.class, sink.getName());
+        return manifests.one(Deployment.class, subject.getName());
     }
 
     @Test
@@ -204,9 +214,11 @@ class ManifestWiringTest {
             assertThat(trigger.getSpec().getDelivery().getDeadLetterSink()).extracting(sink -> sink.getRef().getName())
                     .isEqualTo("blue-dead-letter");
         });
-        SinkBinding binding = prefixed.one(SinkBinding.class, "blue-producer");
-        assertThat(binding.getSpec().getSubject().getName()).isEqualTo("blue-producer");
-        assertThat(binding.getSpec().getSink().getRef().getName()).isEqualTo("blue-default");
+        for (String bound : List.of("producer", "dead-letter")) {
+            SinkBinding binding = prefixed.one(SinkBinding.class, "blue-" + bound);
+            assertThat(binding.getSpec().getSubject().getName()).isEqualTo("blue-" + bound);
+            assertThat(binding.getSpec().getSink().getRef().getName()).isEqualTo("blue-default");
+        }
         assertThat(prefixed.all(EventType.class)).hasSize(manifests.all(EventType.class).size()).allSatisfy(eventType -> {
             assertThat(eventType.getSpec().getReference().getName()).isEqualTo("blue-default");
             assertThat(eventType.getSpec().getSchemaData()).as("schema text copied in").startsWith("{");

@@ -7,7 +7,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.knative.demo.support.Await;
 import dev.knative.demo.support.CloudEventsHttp;
 import dev.knative.demo.support.ScriptProcess;
+import dev.knative.demo.support.TestSink;
 import io.cloudevents.CloudEvent;
+import io.cloudevents.core.builder.CloudEventBuilder;
 import io.vertx.core.json.JsonObject;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -72,6 +74,37 @@ class LivePageBrowserTest {
             Files.createDirectories(screenshot.getParent());
             Files.write(screenshot, browser.screenshot());
             assertThat(Files.size(screenshot)).isGreaterThan(1000);
+        }
+    }
+
+    @Test
+    void theDeadLetterDisplaysLivePageRedrivesAStoredDeadLetterWithItsButton(@TempDir Path store) throws Exception {
+        CloudEvent stored = CloudEventBuilder.v1(event("order.placed", validData("order.placed")))
+                .withExtension("knativeerrordest", "http://consumer.knative-demo.svc.cluster.local/")
+                .withExtension("knativeerrorcode", "503").build();
+        try (TestSink broker = TestSink.start()) {
+            Map<String, String> settings = Map.of("DEAD_LETTER_STORE", store.toString(), "K_SINK", broker.url());
+            try (ScriptProcess display = ScriptProcess.startListening("consumer.java", settings, "--dead-letter");
+                 CloudEventsHttp http = new CloudEventsHttp(display.port())) {
+                assertThat(http.binary(stored).statusCode()).isEqualTo(202);
+            }
+            // A new process on the same store: the dead letter is not in the stream's recent lines, only in the store.
+            try (ScriptProcess display = ScriptProcess.startListening("consumer.java", settings, "--dead-letter");
+                 Browser browser = Browser.open("http://127.0.0.1:" + display.port() + "/", profile)) {
+                String button = "document.querySelector('#events button[data-key]')";
+                Await.until("the stored dead letter's button", WAIT, () -> !"null".equals(browser.evaluate(button + "?.textContent ?? null")));
+                assertThat(browser.evaluate("document.getElementById('events').innerText")).contains(stored.getId());
+
+                browser.evaluate(button + ".click()");
+
+                assertThat(broker.await(1, WAIT).get(0).event().getId()).isEqualTo(stored.getId());
+                Await.until("the button to show the Broker's answer", WAIT, () -> browser.evaluate(button + ".textContent").equals("sent: 202"));
+                browser.evaluate(button + ".click()");
+                Await.until("the second click to say it was sent before", WAIT,
+                        () -> browser.evaluate(button + ".textContent").equals("sent before: 202"));
+                assertThat(broker.received()).hasSize(1);
+                assertThat(browser.evaluate("document.querySelectorAll('#events button[data-key]').length")).isEqualTo("1");
+            }
         }
     }
 

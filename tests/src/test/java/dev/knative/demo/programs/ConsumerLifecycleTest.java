@@ -130,7 +130,7 @@ class ConsumerLifecycleTest {
             assertThat(line.getString("knativeerrorcode")).isEqualTo("400");
             assertThat(line.getString("knativeerrordata")).isEqualTo(reason);
             assertThat(line.getString("knativeerrordest")).contains("consumer.knative-demo");
-            JsonArray recorded = new JsonArray(http.get("/dead-letters").bodyAsString());
+            JsonArray recorded = http.get("/dead-letters").bodyAsJsonObject().getJsonArray("dead_letters");
             assertThat(recorded).hasSize(1);
             assertThat(recorded.getJsonObject(0).getString("knativeerrordata")).isEqualTo(reason);
             assertThat(http.metric("consumer_dead_letters_total{code=\"400\",type=\"user.created\"}")).isEqualTo(1);

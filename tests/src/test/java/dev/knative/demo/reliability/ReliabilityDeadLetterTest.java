@@ -10,7 +10,6 @@ import dev.knative.demo.support.ScriptProcess;
 import io.cloudevents.CloudEvent;
 import io.cloudevents.core.builder.CloudEventBuilder;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -161,7 +160,7 @@ class ReliabilityDeadLetterTest {
     private static JsonObject deadLetter(CloudEvent event) {
         JsonObject line = deadLetters.awaitLog(l -> "dead letter".equals(l.getString("msg"))
                 && event.getId().equals(l.getString("id")), WAIT);
-        JsonObject recorded = new JsonArray(toDeadLetters.get("/dead-letters").bodyAsString()).stream()
+        JsonObject recorded = toDeadLetters.get("/dead-letters").bodyAsJsonObject().getJsonArray("dead_letters").stream()
                 .map(JsonObject.class::cast).filter(r -> event.getId().equals(r.getString("id"))).findFirst()
                 .orElseThrow(() -> new AssertionError("not in /dead-letters: " + event.getId()));
         for (String attribute : List.of("knativeerrordest", "knativeerrorcode", "knativeerrordata"))

@@ -85,6 +85,11 @@ public final class CloudEventsHttp implements AutoCloseable {
         return await(client.getAbs(url + path).send());
     }
 
+    /** A POST without a body, as a button or curl -X POST sends it. */
+    public HttpResponse<Buffer> post(String path) {
+        return await(client.postAbs(url + path).send());
+    }
+
     /** The value of one Prometheus sample, 0 when the series does not exist yet. */
     public double metric(String series) {
         for (String line : get("/metrics").bodyAsString().split("\n"))

@@ -19,6 +19,9 @@ public final class CrdSchemas {
     // EventType: the version every supported release serves, from the oldest (its schema is the same up to 1.22).
     private static final Map<String, JsonNode> SCHEMAS = Map.of(
             "cert-manager.io/v1/Certificate", schema("cert-manager.io_certificates.yaml", "v1"),
+            "eventing.knative.dev/v1alpha1/KafkaSink", schema("eventing-kafka-broker-v1.12.9_kafkasinks.yaml", "v1alpha1"),
+            // The oldest release's schema: the kafka-dead-letters component uses only what knative-v1.12.9 declares.
+            "sources.knative.dev/v1beta1/KafkaSource", schema("eventing-kafka-broker-v1.12.9_kafkasources.yaml", "v1beta1"),
             // eventing-kafka-broker knative-v1.22.3 control-plane/config/eventing-kafka-broker/100-source/100-kafka-source.yaml
             "sources.knative.dev/v1/KafkaSource", schema("kafka-knative-v1.22.3_kafkasources.yaml", "v1"),
             "keda.sh/v1alpha1/ScaledObject", schema("keda.sh_scaledobjects.yaml", "v1alpha1"),
