@@ -40,7 +40,7 @@ kafka-broker; also kafka-channel, nats-jetstream-channel), without losing an eve
   1. creates the new Broker, its config and NetworkPolicies and its Triggers (the same filters,
      delivery and subscribers, rendered from the kustomization with the component) and waits
      until they are Ready;
-  2. points the SinkBinding at the new Broker and waits until it is Ready;
+  2. points the SinkBindings (producer, dead-letter display) at the new Broker and waits until they are Ready;
   3. waits for the producer's rollout and until every producer pod that still sends to the old
      Broker is gone: that is the last event the old Broker accepts;
   4. waits out the old Broker's retry horizon after that moment, so whatever it still holds is
@@ -348,15 +348,19 @@ create_new() {
 }
 
 repoint() {
-  step "point sinkbinding/$BINDING at broker/$TO"
-  if [[ $SINK == "$TO" ]]; then
-    echo "    sinkbinding/$BINDING already points at broker/$TO"
-  elif [[ $DRY_RUN == true ]]; then
-    echo "    would apply SinkBinding/$BINDING with its sink broker/$TO"
-  else
-    "$KUBECTL" apply --filename "$WORK/to/SinkBinding.$BINDING.yaml" --namespace "$NAMESPACE" | sed 's/^/    /'
-  fi
-  wait_ready sinkbinding "$BINDING"
+  step "point sinkbinding/$(paste -s -d ' ' <<<"$BINDINGS" | sed 's| |, sinkbinding/|g') at broker/$TO"
+  local binding
+  for binding in $BINDINGS; do
+    if [[ $(get sinkbinding "$binding" --ignore-not-found --output 'jsonpath={.spec.sink.ref.name}') == "$TO" ]]; then
+      echo "    sinkbinding/$binding already points at broker/$TO"
+    elif [[ $DRY_RUN == true ]]; then
+      echo "    would apply SinkBinding/$binding with its sink broker/$TO"
+    else
+      "$KUBECTL" apply --filename "$WORK/to/SinkBinding.$binding.yaml" --namespace "$NAMESPACE" | sed 's/^/    /'
+    fi
+  done
+  # shellcheck disable=SC2086 # one name per word
+  wait_ready sinkbinding $BINDINGS
 }
 
 # Pods of the producer whose K_SINK is not the new Broker's address: they still send to the old one.
@@ -465,7 +469,11 @@ main() {
   TO="$(rendered_names to Broker)"
   [[ $TO != *$'\n'* && -n $TO ]] || fail "the kustomization renders $(wc -w <<<"$TO") Brokers; expected one"
   TO_CLASS="$(value_of "$WORK/to/Broker.$TO.yaml" metadata annotations eventing.knative.dev/broker.class)"
-  BINDING="$(rendered_names to SinkBinding)"
+  # Every SinkBinding follows the Broker (the producer's, and the dead-letter display's for redrives);
+  # the producer's is the one whose rollout drains the old Broker.
+  BINDINGS="$(rendered_names to SinkBinding)"
+  BINDING=producer
+  grep -qx "$BINDING" <<<"$BINDINGS" || fail "the kustomization renders no SinkBinding named $BINDING"
   PRODUCER="$(value_of "$WORK/to/SinkBinding.$BINDING.yaml" spec subject name)"
   read_cluster
   if [[ -z $FROM ]]; then

@@ -49,7 +49,7 @@ class MigrateBrokerScriptTest {
     private static final Set<String> KAFKA_SYSTEM = Set.of("Broker/default-kafka", "Trigger/demo-event-kafka",
             "Trigger/order-placed-kafka", "Trigger/user-created-kafka", "ConfigMap/kafka-broker-config",
             "NetworkPolicy/producer-egress-to-kafka-broker-receiver", "NetworkPolicy/receivers-ingress-from-kafka-broker-dispatcher",
-            "Pod/producer-default-kafka");
+            "NetworkPolicy/dead-letter-egress-to-kafka-broker-receiver", "Pod/producer-default-kafka");
     private static final Set<String> CHANNEL_SYSTEM = Set.of("Broker/default", "Trigger/demo-event", "Trigger/order-placed",
             "Trigger/user-created", "Subscription/default-demo-event", "Pod/producer-default");
 
@@ -67,6 +67,7 @@ class MigrateBrokerScriptTest {
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(steps(cluster)).containsExactly(
                 List.of("apply", "ConfigMap/kafka-broker-config"),
+                List.of("apply", "NetworkPolicy/dead-letter-egress-to-kafka-broker-receiver"),
                 List.of("apply", "NetworkPolicy/producer-egress-to-kafka-broker-receiver"),
                 List.of("apply", "NetworkPolicy/receivers-ingress-from-kafka-broker-dispatcher"),
                 List.of("apply", "Broker/default-kafka"),
@@ -77,7 +78,9 @@ class MigrateBrokerScriptTest {
                 List.of("wait", "trigger", "demo-event-kafka", "--namespace", NS, "--for", "condition=Ready", "--timeout", TIMEOUT),
                 List.of("wait", "trigger", "order-placed-kafka", "--namespace", NS, "--for", "condition=Ready", "--timeout", TIMEOUT),
                 List.of("wait", "trigger", "user-created-kafka", "--namespace", NS, "--for", "condition=Ready", "--timeout", TIMEOUT),
+                List.of("apply", "SinkBinding/dead-letter"),
                 List.of("apply", "SinkBinding/producer"),
+                List.of("wait", "sinkbinding", "dead-letter", "--namespace", NS, "--for", "condition=Ready", "--timeout", TIMEOUT),
                 List.of("wait", "sinkbinding", "producer", "--namespace", NS, "--for", "condition=Ready", "--timeout", TIMEOUT),
                 List.of("rollout", "status", "deployment/producer", "--namespace", NS, "--timeout", TIMEOUT),
                 List.of("wait", "pod/producer-default", "--namespace", NS, "--for=delete", "--timeout", TIMEOUT),
@@ -93,6 +96,8 @@ class MigrateBrokerScriptTest {
         assertThat(cluster.objects()).containsAll(KAFKA_SYSTEM).doesNotContainAnyElementsOf(CHANNEL_SYSTEM)
                 .noneMatch(object -> object.startsWith("Subscription/"));
         assertThat(held(cluster, "SinkBinding", "producer").at("/spec/sink/ref/name").asText()).isEqualTo("default-kafka");
+        assertThat(held(cluster, "SinkBinding", "dead-letter").at("/spec/sink/ref/name").asText()).as("redrives go to the new Broker")
+                .isEqualTo("default-kafka");
     }
 
     @Test
@@ -128,11 +133,12 @@ class MigrateBrokerScriptTest {
 
     @ParameterizedTest(name = "interrupted after change {0}, {1}")
     @CsvSource({
-        "4,  step 1: the new Broker created",
-        "8,  step 2: the SinkBinding repointed",
-        "9,  step 3: the drain marked on the old Broker",
-        "10, step 5: the old Triggers deleted",
-        "11, step 5: their Subscriptions deleted"})
+        "5,  step 1: the new Broker created",
+        "9,  step 2: the dead-letter display's SinkBinding repointed",
+        "10, step 2: the producer's SinkBinding repointed",
+        "11, step 3: the drain marked on the old Broker",
+        "12, step 5: the old Triggers deleted",
+        "13, step 5: their Subscriptions deleted"})
     void aRunInterruptedAfterAnyStepEndsWhereAnUninterruptedRunEndsWhenRunAgainCreatingNothingTwice(int change, String what)
             throws IOException {
         FakeCluster cluster = new FakeCluster(fake).running(Kustomize.repository()).interruptedAfterChange(change);
@@ -165,8 +171,11 @@ class MigrateBrokerScriptTest {
                 "kustomization.yaml declares broker/default");
         Set<String> after = new TreeSet<>(cluster.objects());
         after.remove("ConfigMap/kafka-broker-config");
+        // The stand-in starts a pod for each SinkBinding change; only the producer's are drained and waited for
+        // (a Deployment's rollout removes the dead-letter display's old pods on a cluster).
+        after.removeIf(object -> object.startsWith("Pod/dead-letter-"));
         Set<String> original = new TreeSet<>(before);
-        original.removeIf(object -> object.startsWith("Subscription/"));
+        original.removeIf(object -> object.startsWith("Subscription/") || object.startsWith("Pod/dead-letter-"));
         assertThat(after).isEqualTo(original);
         assertThat(held(cluster, "SinkBinding", "producer").at("/spec/sink/ref/name").asText()).isEqualTo("default");
     }
@@ -207,7 +216,7 @@ class MigrateBrokerScriptTest {
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(result.output()).contains("to broker/default-kafka-channel (MTChannelBasedBroker) (dry run: nothing changes)",
                 "Step 1/5: create broker/default-kafka-channel", "would create ConfigMap/broker-kafka-channel-config",
-                "would create Trigger/demo-event-kafka-channel", "Step 2/5: point sinkbinding/producer at broker/default-kafka-channel",
+                "would create Trigger/demo-event-kafka-channel", "Step 2/5: point sinkbinding/dead-letter, sinkbinding/producer at broker/default-kafka-channel",
                 "Step 4/5", "trigger/demo-event: " + DEMO_HORIZON, "would run: kubectl delete broker default", "Dry run: nothing changed.");
         assertThat(cluster.changes()).isEmpty();
         assertThat(cluster.calls()).noneSatisfy(call -> assertThat(call.get(0)).isIn("wait", "rollout"));
