@@ -204,7 +204,7 @@ class ManifestComponentsTest {
                 : Kustomize.renderWithComponent(temp.resolve("alone"), retriesOf).triggerDelivery();
 
         List<DeliverySpec> deliveries = new ArrayList<>(rendered.all(Trigger.class).stream().map(t -> t.getSpec().getDelivery()).toList());
-        deliveries.add(rendered.one(Broker.class, "default").getSpec().getDelivery());
+        deliveries.add(rendered.all(Broker.class).get(0).getSpec().getDelivery());
         assertThat(deliveries).allSatisfy(delivery -> {
             assertThat(delivery.getRetry()).isEqualTo(base.getRetry());
             assertThat(delivery.getBackoffPolicy()).isEqualTo(base.getBackoffPolicy());
