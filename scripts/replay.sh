@@ -5,6 +5,8 @@
 # with the CloudEvents extension replay=<name>, and is deleted once it has delivered everything
 # the topic held when the replay started. The Triggers and their consumer groups are untouched.
 set -euo pipefail
+# find_broker: without --broker, the namespace's one Broker, whatever a durable component named it.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/broker.sh"
 
 NAMESPACE="${NAMESPACE:-knative-demo}"
 KUBECTL="${KUBECTL:-kubectl}"
@@ -14,7 +16,7 @@ KAFKA_IMAGE="${KAFKA_IMAGE:-apache/kafka:3.9.1}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-120s}"
 REPLAY_TIMEOUT="${REPLAY_TIMEOUT:-3600}"
 POLL_SECONDS="${POLL_SECONDS:-10}"
-BROKER=default
+BROKER=""
 NAME=""
 START=""
 SINCE=""
@@ -55,7 +57,8 @@ Run again with the same --name, an interrupted replay goes on where it stopped.
                          to it, the Triggers' filters do not apply
   --name NAME            name of the replay: KafkaSource, consumer group, replay extension
                          (default replay-<UTC date and time>, printed)
-  --broker NAME          the Broker whose events are replayed (default default)
+  --broker NAME          the Broker whose events are replayed (default: the namespace's one
+                         Broker, default-kafka with kafka-broker, default-kafka-channel with kafka-channel)
   --topic TOPIC          Kafka topic (default: the Broker's or its KafkaChannel's status)
   --bootstrap-servers B  Kafka bootstrap servers (default: from the same place)
   --kafka-namespace NS   where the Kafka tool pod runs (default: the namespace in the
@@ -135,6 +138,7 @@ selector() {
 # its bootstrap servers from kafka-channel-config in knative-eventing.
 locate_topic() {
   [[ -z $TOPIC || -z $BOOTSTRAP ]] || return 0
+  [[ -n $BROKER ]] || find_broker
   local class channel
   class="$("$KUBECTL" get broker "$BROKER" --namespace "$NAMESPACE" \
     --output 'jsonpath={.metadata.annotations.eventing\.knative\.dev/broker\.class}')"
@@ -266,7 +270,8 @@ EOF
 # initialOffset earliest: the control plane then commits no offsets of its own for the group
 # (eventing-kafka-broker control-plane/pkg/reconciler/consumergroup/consumergroup.go,
 # reconcileInitialOffset), so the positions set before are where reading starts. The delivery is
-# the Triggers' (k8s/trigger-delivery.yaml); the source's default would be 10 retries, no dead letter.
+# that of the Triggers it replays for, which are durable ones (k8s/durable-delivery.yaml, with the
+# dead-letter Service of k8s/trigger-delivery.yaml); the source's default would be 10 retries, no dead letter.
 objects() {
   local until="$1"
   cat <<EOF
@@ -290,9 +295,9 @@ spec:
       kind: Service
       name: $TO
   delivery:
-    retry: 5
-    backoffPolicy: exponential
-    backoffDelay: PT0.5S
+    retry: 35
+    backoffPolicy: linear
+    backoffDelay: PT1S
     deadLetterSink:
       ref:
         apiVersion: v1

@@ -2,13 +2,15 @@
 # Sends one test CloudEvent to the demo's Broker from inside the cluster: a short-lived curl pod
 # posts it in binary mode to the Broker's address, prints the answer, and is deleted.
 set -euo pipefail
+# find_broker: without --broker, the namespace's one Broker, whatever a durable component named it.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/broker.sh"
 
 NAMESPACE="${NAMESPACE:-knative-demo}"
 KUBECTL="${KUBECTL:-kubectl}"
 # Pinned; the tag names curl's release (github.com/curl/curl-container), published to Docker Hub.
 CURL_IMAGE="${CURL_IMAGE:-curlimages/curl:8.21.0}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-120s}"
-BROKER=default
+BROKER=""
 TYPE=demo.event
 DATA=""
 ID=""
@@ -29,7 +31,8 @@ label, so the NetworkPolicies that let the producer reach the Broker let it thro
                        order.placed); invalid data is refused by the consumer and ends up
                        at the dead-letter display, e.g. --data '{"message":""}'
   --id ID              event id (default: a new UUID); the same id again is a duplicate
-  --broker NAME        Broker name (default default)
+  --broker NAME        Broker name (default: the namespace's one Broker, default, or after
+                       scripts/migrate-broker.sh default-kafka, default-kafka-channel, default-nats)
   -n, --namespace NS   namespace of the demo (default: \$NAMESPACE, else knative-demo)
   -h, --help           show this help
 
@@ -112,6 +115,7 @@ EOF
 
 main() {
   parse_args "$@"
+  [[ -n $BROKER ]] || find_broker
   ID="${ID:-$(new_id)}"
   DATA="${DATA:-$(sample_data "$TYPE")}"
   local pod url

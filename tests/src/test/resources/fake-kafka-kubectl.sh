@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A stand-in kubectl that plays a cluster with a Kafka-backed Broker for scripts/replay.sh
-# (scripts/ReplayScriptTest sets its state up as files beside it): the Broker's class and status,
-# a KafkaChannel, the Services, a replay's KafkaSource, and Kafka's tools run in a pod, whose
-# answers are the outputs Apache Kafka 3.9's kafka-get-offsets.sh and kafka-consumer-groups.sh
+# (scripts/ReplayScriptTest sets its state up as files beside it): the namespace's Brokers, the
+# Broker's class and status, a KafkaChannel <broker>-kne-trigger, the Services, a replay's
+# KafkaSource, and Kafka's tools run in a pod, whose answers are the outputs Apache Kafka 3.9's kafka-get-offsets.sh and kafka-consumer-groups.sh
 # print. It records every call's arguments like support/FakeKubectl, and what was applied.
 set -euo pipefail
 dir="$(dirname "$0")"
@@ -25,8 +25,8 @@ kafka_tool() {
     kafka-get-offsets.sh*) cat "$dir/end-offsets" ;;
     *--reset-offsets*)
       echo
-      echo "GROUP                          TOPIC                              PARTITION  NEW-OFFSET"
-      echo "knative-replay-knative-demo-r1 knative-broker-knative-demo-default 0          0" ;;
+      echo "GROUP                          TOPIC                                    PARTITION  NEW-OFFSET"
+      echo "knative-replay-knative-demo-r1 knative-broker-knative-demo-default-kafka 0          0" ;;
     *--describe*)
       local look
       look=$(($(cat "$dir/looks" 2>/dev/null || echo 0) + 1))
@@ -43,7 +43,9 @@ case "$1" in
 esac
 
 case "$1 $2" in
+  'get brokers.eventing.knative.dev') cat "$dir/brokers" ;;
   'get broker')
+    [[ " $(cat "$dir/brokers") " == *" $3 "* ]] || not_found brokers.eventing.knative.dev "$3"
     case "$*" in
       *broker\\.class*) cat "$dir/broker-class" ;;
       *default\\.topic*) [[ ! -e $dir/broker-topic ]] || cat "$dir/broker-topic" ;;
@@ -51,7 +53,7 @@ case "$1 $2" in
       *) echo "stand-in kubectl: unexpected: $*" >&2; exit 1 ;;
     esac ;;
   'get kafkachannels.messaging.knative.dev')
-    [[ -e $dir/channel-topic ]] || not_found kafkachannels.messaging.knative.dev "$3"
+    [[ -e $dir/channel-topic && " $(cat "$dir/brokers") " == *" ${3%-kne-trigger} "* ]] || not_found kafkachannels.messaging.knative.dev "$3"
     case "$*" in
       *default\\.topic*) cat "$dir/channel-topic" ;;
       *) echo "kafkachannel.messaging.knative.dev/$3" ;;

@@ -71,7 +71,9 @@ class MonitoringSendEventScriptTest {
         assertThat(result.output()).contains(
                 "Waiting up to 120s for broker/default in namespace knative-demo to be ready\n",
                 "Sending user.created id=" + ID + " to " + BROKER_URL + " from pod " + POD + "\n");
-        List<List<String>> calls = kubectl.calls();
+        List<List<String>> calls = kubectl.calls().subList(1, kubectl.calls().size());
+        assertThat(kubectl.calls().get(0)).containsExactly("get", "brokers.eventing.knative.dev", "--namespace", "knative-demo",
+                "--output", "jsonpath={.items[*].metadata.name}");
         assertThat(calls).hasSize(5);
         assertThat(calls.get(0)).containsExactly("wait", "broker", "default", "--namespace", "knative-demo",
                 "--for", "condition=Ready", "--timeout", "120s");
@@ -92,7 +94,31 @@ class MonitoringSendEventScriptTest {
                 "--header", "ce-source: /apis/v1/namespaces/knative-demo/pods/" + POD,
                 "--header", "ce-time: " + TIME, "--header", "content-type: application/json",
                 "--data-binary", "@-", "--write-out", "broker answered HTTP %{http_code}\\n", BROKER_URL);
-        assertThat(kubectl.stdinOf(5)).startsWith("{\"user_id\":");
+        assertThat(kubectl.stdinOf(6)).startsWith("{\"user_id\":");
+    }
+
+    @Test
+    void withoutBrokerItSendsToTheNamespacesOneBrokerWhateverADurableComponentNamedIt() {
+        FakeKubectl kubectl = new FakeKubectl(fake).withBrokers("default-kafka");
+
+        Result result = kubectl.run(SCRIPT, Map.of(), "--id", ID);
+
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        assertThat(result.output()).contains("for broker/default-kafka in namespace knative-demo");
+        assertThat(kubectl.calls().subList(1, 4)).allSatisfy(call -> assertThat(call).containsSequence("broker", "default-kafka"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "default default-kafka"})
+    void withNoBrokerOrTwoOfThemDuringAMoveItSendsNothingAndSaysWhatToDo(String brokers) {
+        FakeKubectl kubectl = new FakeKubectl(fake).withBrokers(brokers);
+
+        Result result = kubectl.run(SCRIPT, Map.of(), "--id", ID);
+
+        assertThat(result.exitCode()).isEqualTo(1);
+        assertThat(result.output()).contains(brokers.isEmpty() ? "no Broker in namespace knative-demo" : "choose one with --broker NAME")
+                .doesNotContain("Sending");
+        assertThat(kubectl.calls()).singleElement().satisfies(call -> assertThat(call).startsWith("get", "brokers.eventing.knative.dev"));
     }
 
     @Test
@@ -113,7 +139,7 @@ class MonitoringSendEventScriptTest {
     void thePodMeetsTheRestrictedPodSecurityStandardAndOnlyTheProducersNetworkPoliciesLetItOut() {
         FakeKubectl kubectl = new FakeKubectl(fake);
         assertThat(kubectl.run(SCRIPT, Map.of(), "--id", ID).exitCode()).isZero();
-        Pod pod = podOf(kubectl.calls().get(4));
+        Pod pod = podOf(kubectl.calls().get(5));
         PodSpec spec = pod.getSpec();
         Container container = spec.getContainers().get(0);
 
@@ -177,7 +203,7 @@ class MonitoringSendEventScriptTest {
                         "kubectl --namespace blue exec deployment/producer -- sh /opt/boot/jbang /opt/app/producer.java --once order.placed",
                         "set authentication-oidc to \"disabled\"")
                 .doesNotContain("Sending");
-        assertThat(kubectl.calls()).hasSize(3).noneSatisfy(call -> assertThat(call.get(0)).isIn("run", "delete"));
+        assertThat(kubectl.calls()).hasSize(4).noneSatisfy(call -> assertThat(call.get(0)).isIn("run", "delete"));
     }
 
     @Test
@@ -189,7 +215,7 @@ class MonitoringSendEventScriptTest {
         assertThat(result.exitCode()).isNotZero();
         assertThat(result.output()).contains("Waiting up to 120s for broker/default in namespace knative-demo to be ready")
                 .doesNotContain("Sending");
-        assertThat(kubectl.calls()).singleElement().satisfies(call -> assertThat(call).startsWith("wait", "broker", "default"));
+        assertThat(kubectl.calls()).hasSize(2).last().satisfies(call -> assertThat(call).startsWith("wait", "broker", "default"));
     }
 
     @Test

@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ReplayScriptTest {
 
     private static final String SCRIPT = "scripts/replay.sh";
-    private static final String TOPIC = "knative-broker-knative-demo-default";
+    private static final String TOPIC = "knative-broker-knative-demo-default-kafka";
     private static final String GROUP = "knative-replay-knative-demo-r1";
     private static final Map<String, String> FAST = Map.of("POLL_SECONDS", "0");
 
@@ -45,6 +45,7 @@ class ReplayScriptTest {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        state("brokers", "default-kafka");
         state("broker-class", "Kafka");
         state("broker-topic", TOPIC);
         state("service-consumer", "{\"app.kubernetes.io/component\":\"consumer\",\"app.kubernetes.io/name\":\"knative-eventing-demo\"}");
@@ -85,6 +86,9 @@ class ReplayScriptTest {
         assertThat(spec.at("/ceOverrides/extensions/replay").asText()).isEqualTo("r1");
         assertThat(spec.at("/sink/ref/name").asText()).isEqualTo("consumer");
         assertThat(spec.at("/delivery/deadLetterSink/ref/name").asText()).isEqualTo("dead-letter");
+        JsonNode durable = parse(Kustomize.read(Kustomize.REPO_ROOT.resolve("k8s/durable-delivery.yaml"))).get(0).at("/spec/delivery");
+        assertThat(durable.fieldNames()).toIterable().isNotEmpty().allSatisfy(field ->
+                assertThat(spec.path("delivery").path(field)).as("the durable Triggers' " + field).isEqualTo(durable.path(field)));
         assertValid(applied);
         assertThat(applied.subList(1, 3)).extracting(policy -> policy.at("/spec/podSelector/matchLabels/app.kubernetes.io~1component").asText())
                 .containsExactly("consumer", "dead-letter");
@@ -124,15 +128,16 @@ class ReplayScriptTest {
 
     @Test
     void aChannelBasedBrokerOnAKafkaChannelIsReplayedFromTheChannelsTopic() throws IOException {
+        state("brokers", "default-kafka-channel");
         state("broker-class", "MTChannelBasedBroker");
         Files.delete(fake.resolve("broker-topic"));
-        state("channel-topic", "knative-messaging-kafka.knative-demo.default-kne-trigger");
+        state("channel-topic", "knative-messaging-kafka.knative-demo.default-kafka-channel-kne-trigger");
 
         Result result = run("--from-beginning", "--name", "r1", "--dry-run");
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         JsonNode spec = parse(sourceText(result.output())).get(0).path("spec");
-        assertThat(spec.path("topics").get(0).asText()).isEqualTo("knative-messaging-kafka.knative-demo.default-kne-trigger");
+        assertThat(spec.path("topics").get(0).asText()).isEqualTo("knative-messaging-kafka.knative-demo.default-kafka-channel-kne-trigger");
         assertThat(spec.path("bootstrapServers").get(0).asText()).isEqualTo("channel-kafka-bootstrap.kafka-channel:9092");
     }
 
@@ -145,6 +150,22 @@ class ReplayScriptTest {
 
         assertThat(result.exitCode()).isEqualTo(1);
         assertThat(result.output()).contains("an InMemoryChannel holds nothing to replay", "k8s/components/kafka-broker", "kafka-channel");
+        assertThat(commands(calls())).doesNotContain("apply", "delete").noneMatch(command -> command.startsWith("run"));
+    }
+
+    @Test
+    void withoutBrokerItTakesTheNamespacesOneBrokerAndWithTwoItAsksWhichOneBeforeChangingAnything() {
+        assertThat(run("--from-beginning", "--name", "r1", "--dry-run").exitCode()).isZero();
+        assertThat(calls()).anySatisfy(call -> assertThat(call).startsWith("get", "broker", "default-kafka"));
+
+        state("brokers", "default default-kafka");
+        Result during = run("--from-beginning", "--name", "r1");
+        assertThat(during.exitCode()).isEqualTo(1);
+        assertThat(during.output()).contains("has the Brokers default default-kafka", "choose one with --broker NAME");
+
+        Result chosen = run("--from-beginning", "--name", "r1", "--broker", "default-kafka", "--dry-run");
+        assertThat(chosen.exitCode()).as(chosen.output()).isZero();
+        assertThat(chosen.output()).contains("Replay r1: topic " + TOPIC);
         assertThat(commands(calls())).doesNotContain("apply", "delete").noneMatch(command -> command.startsWith("run"));
     }
 

@@ -35,6 +35,7 @@ public final class FakeKubectl {
               'wait broker')
                 [[ ! -e $dir/broker-not-ready ]] || { echo "error: timed out waiting for the condition on brokers/$3" >&2; exit 1; }
                 echo "broker.eventing.knative.dev/$3 condition met" ;;
+              'get brokers.eventing.knative.dev') cat "$dir/brokers" ;;
               'get broker')
                 case "$*" in
                   *audience*) [[ ! -e $dir/broker-audience ]] || cat "$dir/broker-audience" ;;
@@ -68,6 +69,13 @@ public final class FakeKubectl {
             throw new UncheckedIOException(e);
         }
         withBrokerUrl("http://broker-ingress.knative-eventing.svc.cluster.local/knative-demo/default");
+        withBrokers("default");
+    }
+
+    /** The Brokers of the namespace, as {@code kubectl get brokers} lists their names. */
+    public FakeKubectl withBrokers(String... names) {
+        Kustomize.write(dir.resolve("brokers"), String.join(" ", names));
+        return this;
     }
 
     public FakeKubectl withBrokerUrl(String url) {
