@@ -17,7 +17,8 @@ Usage: $(basename "$0") ID [--logs PATH]... [-n NAMESPACE]
        $(basename "$0") --trace TRACE_ID [--logs PATH]... [-n NAMESPACE]
 
 Prints every step of the event with this id, or of the events of this trace, from the JSON log
-lines of the producer, every consumer replica and the dead-letter display, sorted by time:
+lines of the producer, every consumer replica (the priority consumer's too) and the dead-letter
+display, sorted by time:
 
   TIME                            POD                  STEP
   2026-12-06T13:32:26.315749823Z  producer-7d9f-x2x9z  created (demo.event)
@@ -84,9 +85,11 @@ recorded_logs() {
   done
 }
 
+# Every Deployment that runs a program, consumer-priority of k8s/components/priority-routing included
+# (a component not listed has no pods, and the others still match).
 cluster_logs() {
   "$KUBECTL" logs --namespace "$NAMESPACE" --prefix --tail -1 --max-log-requests "$MAX_LOG_REQUESTS" \
-    --selector 'app.kubernetes.io/name=knative-eventing-demo,app.kubernetes.io/component in (consumer,dead-letter,producer)'
+    --selector 'app.kubernetes.io/name=knative-eventing-demo,app.kubernetes.io/component in (consumer,consumer-priority,dead-letter,producer)'
 }
 
 # The story as jq tells it, one line per step. Times sort as text once every fraction has nine

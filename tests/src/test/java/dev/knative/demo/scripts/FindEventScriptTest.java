@@ -5,11 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.knative.demo.support.CloudEventsHttp;
 import dev.knative.demo.support.FakeKubectl;
 import dev.knative.demo.support.FakeKubectl.Result;
+import dev.knative.demo.support.Kustomize;
+import dev.knative.demo.support.Manifests;
 import dev.knative.demo.support.ScriptProcess;
 import dev.knative.demo.support.TestSink;
 import dev.knative.demo.support.TestSink.Answer;
 import io.cloudevents.CloudEvent;
 import io.cloudevents.core.builder.CloudEventBuilder;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -20,6 +23,8 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -122,8 +127,14 @@ class FindEventScriptTest {
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(steps(result.output())).hasSize(9).first().isEqualTo("producer-7d9f-x2x9z created (demo.event)");
         assertThat(kubectl.calls()).singleElement().satisfies(call -> assertThat(call)
-                .containsSequence("logs", "--namespace", "demo", "--prefix", "--tail", "-1")
-                .contains("app.kubernetes.io/name=knative-eventing-demo,app.kubernetes.io/component in (consumer,dead-letter,producer)"));
+                .containsSequence("logs", "--namespace", "demo", "--prefix", "--tail", "-1"));
+        // Every Deployment that runs a program, the priority consumer of priority-routing included.
+        String selector = kubectl.calls().get(0).get(kubectl.calls().get(0).indexOf("--selector") + 1);
+        Matcher components = Pattern.compile("^app\\.kubernetes\\.io/name=knative-eventing-demo,app\\.kubernetes\\.io/component in \\((.*)\\)$").matcher(selector);
+        assertThat(components.matches()).as(selector).isTrue();
+        assertThat(List.of(components.group(1).split(","))).containsExactlyInAnyOrderElementsOf(
+                Kustomize.renderWithComponent(fake.resolve("render"), "priority-routing").all(Deployment.class).stream()
+                        .map(deployment -> Manifests.podLabels(deployment).get("app.kubernetes.io/component")).toList());
     }
 
     @Test
