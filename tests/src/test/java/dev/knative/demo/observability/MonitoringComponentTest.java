@@ -70,6 +70,19 @@ class MonitoringComponentTest {
     }
 
     @Test
+    void withPriorityRoutingListedAfterItThePodMonitorScrapesThePriorityConsumerToo(@TempDir Path temp) {
+        Manifests both = Kustomize.renderWithComponent(temp, "monitoring", "priority-routing");
+        PodMonitor monitor = both.one(PodMonitor.class, MonitoringQueries.JOB);
+
+        assertThat(both.all(Deployment.class)).extracting(workload -> workload.getMetadata().getName()).contains("consumer-priority");
+        assertThat(both.all(Deployment.class)).allSatisfy(workload -> {
+            Map<String, String> labels = Manifests.podLabels(workload);
+            assertThat(NetworkPolicies.matches(monitor.getSpec().getSelector(), labels)).as(workload.getMetadata().getName()).isTrue();
+            assertThat(labels).containsEntry(monitor.getSpec().getJobLabel(), MonitoringQueries.JOB);
+        });
+    }
+
+    @Test
     void everySeriesIsLabelledWithTheJobTheRulesSelectAndTheWorkloadsComponent() {
         PodMonitor monitor = rendered.one(PodMonitor.class, MonitoringQueries.JOB);
         RelabelConfig relabel = monitor.getSpec().getPodMetricsEndpoints().get(0).getRelabelings().get(0);
@@ -86,7 +99,7 @@ class MonitoringComponentTest {
         List<Rule> alerts = MonitoringQueries.of(rendered).alerts();
 
         assertThat(alerts).extracting(Rule::getAlert).containsExactlyInAnyOrder("KnativeDemoNoEventsProcessed",
-                "KnativeDemoHighErrorRatio", "KnativeDemoDeadLetters", "KnativeDemoProducerBufferFilling",
+                "KnativeDemoHighErrorRatio", "KnativeDemoConsumerThrottling", "KnativeDemoDeadLetters", "KnativeDemoProducerBufferFilling",
                 "KnativeDemoProducerSkippingEvents");
         assertThat(alerts).allSatisfy(alert -> {
             assertThat(alert.getLabels()).containsKey("severity");
