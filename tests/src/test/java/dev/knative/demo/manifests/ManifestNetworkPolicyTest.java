@@ -190,7 +190,8 @@ public class ManifestNetworkPolicyTest {
     @Test
     void theMavenMirrorComponentNarrowsTheBootEgressToTheMirrorNamedInItsOneSettingsFile(@TempDir Path temp) {
         Path copy = Kustomize.copyOfRepository(temp);
-        Kustomize.enableComponent(copy, "maven-mirror");
+        // With priority-routing in the listed order: its consumer-priority boots through the mirror too.
+        Kustomize.enableComponent(copy, "priority-routing", "maven-mirror");
         Path settings = copy.resolve("k8s/components/maven-mirror/mirror.yaml");
         String url = "http://nexus.artifacts.svc:8082/repository/central/";
         Kustomize.write(settings, Kustomize.read(settings)
@@ -202,7 +203,9 @@ public class ManifestNetworkPolicyTest {
         NetworkPolicies narrowed = policiesOf(rendered);
         Endpoint mirror = Endpoint.pod("artifacts", Map.of("app.kubernetes.io/name", "nexus"));
 
-        for (String name : List.of("producer", "consumer", "dead-letter")) {
+        List<String> deployments = rendered.all(Deployment.class).stream().map(d -> d.getMetadata().getName()).toList();
+        assertThat(deployments).contains("producer", "consumer", "dead-letter", "consumer-priority");
+        for (String name : deployments) {
             Endpoint workload = workload(rendered, name);
             assertThat(narrowed.allowsEgress(workload, mirror, "TCP", 8082)).as("%s → the mirror's pods", name).isTrue();
             assertThat(narrowed.allowsEgress(workload, SOMEWHERE_ON_THE_INTERNET, "TCP", 443)).as("%s → HTTPS anywhere", name).isFalse();

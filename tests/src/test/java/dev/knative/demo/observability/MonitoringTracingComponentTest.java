@@ -53,6 +53,14 @@ class MonitoringTracingComponentTest {
     }
 
     @Test
+    void withPriorityRoutingInTheListedOrderThePriorityConsumerGetsTheCollectorToo(@TempDir Path temp) {
+        Manifests both = Kustomize.renderWithComponent(temp, "priority-routing", "tracing");
+
+        assertThat(both.all(Deployment.class)).hasSize(4).allSatisfy(deployment -> assertThat(app(deployment).getEnv())
+                .extracting(EnvVar::getName).as(deployment.getMetadata().getName()).containsAll(OTEL_ENV));
+    }
+
+    @Test
     void theComponentChangesNothingButThatEnvironment() {
         assertThat(names(rendered)).isEqualTo(names(Kustomize.repository()));
         for (Deployment deployment : rendered.all(Deployment.class)) { // fresh models: changing them changes no render
