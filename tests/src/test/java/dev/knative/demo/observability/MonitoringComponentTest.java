@@ -86,7 +86,7 @@ class MonitoringComponentTest {
         List<Rule> alerts = MonitoringQueries.of(rendered).alerts();
 
         assertThat(alerts).extracting(Rule::getAlert).containsExactlyInAnyOrder("KnativeDemoNoEventsProcessed",
-                "KnativeDemoHighErrorRatio", "KnativeDemoDeadLetters", "KnativeDemoProducerBufferFilling",
+                "KnativeDemoHighErrorRatio", "KnativeDemoConsumerThrottling", "KnativeDemoDeadLetters", "KnativeDemoProducerBufferFilling",
                 "KnativeDemoProducerSkippingEvents");
         assertThat(alerts).allSatisfy(alert -> {
             assertThat(alert.getLabels()).containsKey("severity");
