@@ -46,6 +46,7 @@ import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.io.BufferedOutputStream;
 import java.io.ByteArrayInputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
@@ -354,10 +355,14 @@ class producer {
                     .put("sink_from", config.sinkFrom()).put("port", port).put("rate", config.rate())
                     .put("source", config.source()).put("mode", config.structured() ? "structured" : "binary"));
             // SIGTERM/SIGINT run shutdown hooks; halt() then ends the JVM with the drain's own exit code.
-            Runtime.getRuntime().addShutdownHook(new Thread(() ->
-                    Runtime.getRuntime().halt(app.drain().toCompletionStage().toCompletableFuture().join())));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                int code = app.drain().toCompletionStage().toCompletableFuture().join();
+                STDOUT.flush();
+                Runtime.getRuntime().halt(code);
+            }));
         }).onFailure(e -> {
             log("error", "start failed", new JsonObject().put("error", String.valueOf(e.getMessage())));
+            STDOUT.flush();
             System.exit(1);
         });
         // A bounded run (--once, --count) ends by itself once everything it generated is settled.
@@ -678,13 +683,28 @@ class producer {
     }
 
     // UTF-8 whatever the locale: a JDK 17 without one would print every non-ASCII character of a line as '?'.
-    private static final PrintStream STDOUT = new PrintStream(new FileOutputStream(FileDescriptor.out), true,
-            StandardCharsets.UTF_8);
+    // A write(2) per line was a tenth of the CPU per event (tests/benchmark/TUNING.md): on the event loop the lines
+    // of one turn go out in one write at its end; elsewhere (start, stop) at once.
+    private static final PrintStream STDOUT = new PrintStream(
+            new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 64 * 1024), false, StandardCharsets.UTF_8);
+    private static boolean stdoutFlushQueued;
 
     static void log(String level, String msg, JsonObject fields) {
         JsonObject line = new JsonObject().put("ts", Instant.now().toString()).put("level", level).put("msg", msg);
         fields.forEach(e -> line.put(e.getKey(), e.getValue()));
         STDOUT.println(line.encode());
+        Context loop = Context.isOnEventLoopThread() ? Vertx.currentContext() : null;
+        if (loop == null) {
+            STDOUT.flush();
+        } else if (!stdoutFlushQueued) {
+            // The producer has one event loop, so only its thread reads and writes the flag. Tasks queued from the
+            // loop's own thread run after this turn's I/O, before it waits for more.
+            stdoutFlushQueued = true;
+            loop.runOnContext(flush -> {
+                stdoutFlushQueued = false;
+                STDOUT.flush();
+            });
+        }
     }
 
     // ---- Settings: the same text in producer.java and consumer.java (ProgramSettingsTest compares the two) ----
