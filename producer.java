@@ -266,7 +266,7 @@ class producer {
     private final WebClient client;
     private final CloudEventBuilder template;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    private final Map<List<Object>, Counter> counters = new ConcurrentHashMap<>();
     // All delivery state below is touched only on `context`, so it needs no locks.
     private final ArrayDeque<Outgoing> pending = new ArrayDeque<>();
     private final Set<Outgoing> held = new LinkedHashSet<>();
@@ -437,11 +437,17 @@ class producer {
         JsonObject data = config.data() != null ? config.data() : sampleData(type, seq);
         // W3C trace context as the CloudEvents distributed-tracing extension: one trace per event, kept on retries.
         ThreadLocalRandom random = ThreadLocalRandom.current();
-        String traceparent = String.format("00-%016x%016x-%016x-01", random.nextLong(), random.nextLong() | 1,
-                random.nextLong() | 1);
+        String traceparent = "00-" + hex16(random.nextLong()) + hex16(random.nextLong() | 1) + "-"
+                + hex16(random.nextLong() | 1) + "-01";
         return template.newBuilder().withId(UUID.randomUUID().toString()).withType(type)
                 .withTime(OffsetDateTime.now(ZoneOffset.UTC)).withExtension("traceparent", traceparent)
                 .withData(data.toBuffer().getBytes()).build();
+    }
+
+    // 16 lower-case hex digits, leading zeros kept: what "%016x" gives, without parsing a format per event.
+    private static String hex16(long value) {
+        String digits = Long.toHexString(value);
+        return "0".repeat(16 - digits.length()) + digits;
     }
 
     static JsonObject sampleData(String type, long seq) {
@@ -640,19 +646,27 @@ class producer {
 
     /**
      * The token a SinkBinding mounts at /oidc/token when Knative's authentication-oidc feature is on; the Broker then
-     * answers 401 without it. Tokens rotate, so the file is read again whenever it changes: a stat per request of a
-     * small file on a memory volume, cheap enough for the event loop.
+     * answers 401 without it. Tokens rotate (Kubernetes renews them long before they expire), so the file is read
+     * again whenever it changes, looked at no more than once a second: a stat per request, and an exception per
+     * request while there is no file, cost more CPU than sending the event (tests/benchmark/TUNING.md).
      */
     static final class BearerToken {
+        private static final long RECHECK_NANOS = 1_000_000_000L;
         private final Path file;
         private List<Object> version;
         private String header;
+        private long checkedAt;
+        private boolean checked;
 
         BearerToken(Path file) {
             this.file = file;
         }
 
         String header() {
+            long now = System.nanoTime();
+            if (checked && now - checkedAt < RECHECK_NANOS) return header;
+            checked = true;
+            checkedAt = now;
             try {
                 BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
                 // Kubernetes swaps a new file in (a new inode), an editor may write in place: either changes the version.
@@ -678,7 +692,7 @@ class producer {
     }
 
     private Counter counter(String name, String... tags) {
-        return counters.computeIfAbsent(name + String.join(",", tags),
+        return counters.computeIfAbsent(List.of(name, List.of(tags)),
                 k -> Counter.builder(name).tags(tags).register(registry));
     }
 
