@@ -375,8 +375,10 @@ class producer {
         Promise<Integer> ready = Promise.promise();
         context.runOnContext(v -> {
             started = System.nanoTime();
-            // Ticks catch up with the clock, so the rate holds whatever the timer's jitter.
-            long period = Math.max(1, Math.min(100, (long) (1000 / config.rate())));
+            // Ticks catch up with the clock, so the rate holds whatever the timer's jitter. At most 100 ticks a second:
+            // every wake-up of the loop costs CPU, and above 100 ev/s a tick generates what came due since the last one
+            // (tests/benchmark/TUNING.md); at most 100 ms apart, so a slow rate is not bunched.
+            long period = Math.max(10, Math.min(100, (long) (1000 / config.rate())));
             if (config.sink() != null) ticker = vertx.setPeriodic(0, period, id -> tick());
             else waitForSink();
             if (config.port() < 0) ready.complete(-1);
