@@ -699,8 +699,8 @@ class producer {
     }
 
     // UTF-8 whatever the locale: a JDK 17 without one would print every non-ASCII character of a line as '?'.
-    // A write(2) per line was a tenth of the CPU per event (tests/benchmark/TUNING.md): on the event loop the lines
-    // of one turn go out in one write at its end; elsewhere (start, stop) at once.
+    // A write(2) per line is a system call per event (it cost the consumer 5 % of its throughput, tests/benchmark/
+    // TUNING.md): on the event loop the lines of one turn go out in one write at its end; elsewhere (start, stop) at once.
     private static final PrintStream STDOUT = new PrintStream(
             new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 64 * 1024), false, StandardCharsets.UTF_8);
     private static boolean stdoutFlushQueued;
