@@ -43,8 +43,10 @@ import io.vertx.ext.web.Router;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
+import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.io.BufferedOutputStream;
 import java.io.ByteArrayInputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
@@ -286,7 +288,7 @@ class producer {
     private final WebClient client;
     private final CloudEventBuilder template;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    private final Map<List<Object>, Counter> counters = new ConcurrentHashMap<>();
     // All delivery state below is touched only on `context`, so it needs no locks.
     private final ArrayDeque<Outgoing> pending = new ArrayDeque<>();
     private final Set<Outgoing> held = new LinkedHashSet<>();
@@ -311,7 +313,11 @@ class producer {
         this.token = new BearerToken(config.oidcTokenFile());
         this.vertx = Vertx.builder()
                 .with(new VertxOptions().setEventLoopPoolSize(1)
-                        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)))
+                        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)
+                                // per-request meters of the HTTP client cost CPU on every send (TUNING.md);
+                                // the producer_* meters count every outcome already
+                                .addDisabledMetricsCategory(MetricsDomain.HTTP_CLIENT)
+                                .addDisabledMetricsCategory(MetricsDomain.NET_CLIENT)))
                 .withMetrics(new MicrometerMetricsFactory(registry))
                 .build();
         this.context = vertx.getOrCreateContext();
@@ -371,10 +377,14 @@ class producer {
                     .put("sink_from", config.sinkFrom()).put("port", port).put("rate", config.rate())
                     .put("source", config.source()).put("mode", config.structured() ? "structured" : "binary"));
             // SIGTERM/SIGINT run shutdown hooks; halt() then ends the JVM with the drain's own exit code.
-            Runtime.getRuntime().addShutdownHook(new Thread(() ->
-                    Runtime.getRuntime().halt(app.drain().toCompletionStage().toCompletableFuture().join())));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                int code = app.drain().toCompletionStage().toCompletableFuture().join();
+                STDOUT.flush();
+                Runtime.getRuntime().halt(code);
+            }));
         }).onFailure(e -> {
             log("error", "start failed", new JsonObject().put("error", String.valueOf(e.getMessage())));
+            STDOUT.flush();
             System.exit(1);
         });
         // A bounded run (--once, --count) ends by itself once everything it generated is settled.
@@ -387,8 +397,10 @@ class producer {
         Promise<Integer> ready = Promise.promise();
         context.runOnContext(v -> {
             started = System.nanoTime();
-            // Ticks catch up with the clock, so the rate holds whatever the timer's jitter.
-            long period = Math.max(1, Math.min(100, (long) (1000 / config.rate())));
+            // Ticks catch up with the clock, so the rate holds whatever the timer's jitter. At most 100 ticks a second:
+            // every wake-up of the loop costs CPU, and above 100 ev/s a tick generates what came due since the last one
+            // (tests/benchmark/TUNING.md); at most 100 ms apart, so a slow rate is not bunched.
+            long period = Math.max(10, Math.min(100, (long) (1000 / config.rate())));
             if (config.sink() != null) ticker = vertx.setPeriodic(0, period, id -> tick());
             else waitForSink();
             if (config.port() < 0) ready.complete(-1);
@@ -449,8 +461,8 @@ class producer {
         JsonObject data = config.data() != null ? config.data() : sampleData(type, seq);
         // W3C trace context as the CloudEvents distributed-tracing extension: one trace per event, kept on retries.
         ThreadLocalRandom random = ThreadLocalRandom.current();
-        String traceparent = String.format("00-%016x%016x-%016x-01", random.nextLong(), random.nextLong() | 1,
-                random.nextLong() | 1);
+        String traceparent = "00-" + hex16(random.nextLong()) + hex16(random.nextLong() | 1) + "-"
+                + hex16(random.nextLong() | 1) + "-01";
         CloudEventBuilder event = template.newBuilder().withId(UUID.randomUUID().toString()).withType(type)
                 .withDataSchema(URI.create(SCHEMA_BASE + type + ".json"))
                 .withTime(OffsetDateTime.now(ZoneOffset.UTC)).withExtension("traceparent", traceparent);
@@ -466,6 +478,12 @@ class producer {
     static String priority(JsonObject order) {
         return order.getValue("amount") instanceof Number amount && amount.doubleValue() >= HIGH_PRIORITY_AMOUNT
                 ? "high" : "normal";
+    }
+
+    // 16 lower-case hex digits, leading zeros kept: what "%016x" gives, without parsing a format per event.
+    private static String hex16(long value) {
+        String digits = Long.toHexString(value);
+        return "0".repeat(16 - digits.length()) + digits;
     }
 
     static JsonObject sampleData(String type, long seq) {
@@ -658,19 +676,27 @@ class producer {
 
     /**
      * The token a SinkBinding mounts at /oidc/token when Knative's authentication-oidc feature is on; the Broker then
-     * answers 401 without it. Tokens rotate, so the file is read again whenever it changes: a stat per request of a
-     * small file on a memory volume, cheap enough for the event loop.
+     * answers 401 without it. Tokens rotate (Kubernetes renews them long before they expire), so the file is read
+     * again whenever it changes, looked at no more than once a second: a stat per request, and an exception per
+     * request while there is no file, cost more CPU than sending the event (tests/benchmark/TUNING.md).
      */
     static final class BearerToken {
+        private static final long RECHECK_NANOS = 1_000_000_000L;
         private final Path file;
         private List<Object> version;
         private String header;
+        private long checkedAt;
+        private boolean checked;
 
         BearerToken(Path file) {
             this.file = file;
         }
 
         String header() {
+            long now = System.nanoTime();
+            if (checked && now - checkedAt < RECHECK_NANOS) return header;
+            checked = true;
+            checkedAt = now;
             try {
                 BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
                 // Kubernetes swaps a new file in (a new inode), an editor may write in place: either changes the version.
@@ -696,18 +722,33 @@ class producer {
     }
 
     private Counter counter(String name, String... tags) {
-        return counters.computeIfAbsent(name + String.join(",", tags),
+        return counters.computeIfAbsent(List.of(name, List.of(tags)),
                 k -> Counter.builder(name).tags(tags).register(registry));
     }
 
     // UTF-8 whatever the locale: a JDK 17 without one would print every non-ASCII character of a line as '?'.
-    private static final PrintStream STDOUT = new PrintStream(new FileOutputStream(FileDescriptor.out), true,
-            StandardCharsets.UTF_8);
+    // A write(2) per line is a system call per event (it cost the consumer 5 % of its throughput, tests/benchmark/
+    // TUNING.md): on the event loop the lines of one turn go out in one write at its end; elsewhere (start, stop) at once.
+    private static final PrintStream STDOUT = new PrintStream(
+            new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 64 * 1024), false, StandardCharsets.UTF_8);
+    private static boolean stdoutFlushQueued;
 
     static void log(String level, String msg, JsonObject fields) {
         JsonObject line = new JsonObject().put("ts", Instant.now().toString()).put("level", level).put("msg", msg);
         fields.forEach(e -> line.put(e.getKey(), e.getValue()));
         STDOUT.println(line.encode());
+        Context loop = Context.isOnEventLoopThread() ? Vertx.currentContext() : null;
+        if (loop == null) {
+            STDOUT.flush();
+        } else if (!stdoutFlushQueued) {
+            // The producer has one event loop, so only its thread reads and writes the flag. Tasks queued from the
+            // loop's own thread run after this turn's I/O, before it waits for more.
+            stdoutFlushQueued = true;
+            loop.runOnContext(flush -> {
+                stdoutFlushQueued = false;
+                STDOUT.flush();
+            });
+        }
     }
 
     // ---- Settings: the same text in producer.java and consumer.java (ProgramSettingsTest compares the two) ----

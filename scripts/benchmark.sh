@@ -14,7 +14,7 @@ start -> ready (GET /readyz, peers /healthz) -> idle RSS -> warm-up -> saturatio
 open-loop latency at $RATE ev/s -> stop. consumer.java runs as users start it
 (scripts/jbang consumer.java) with PROCESSING_TIME_MS=0: the peers do no simulated
 work either. Then warm and cold starts of consumer.java, then producer.java at
-$PRODUCER_RATE ev/s for $PRODUCER_DURATION s against a fast sink. Runs disturbed by
+each of $PRODUCER_RATE ev/s for $PRODUCER_DURATION s against a fast sink. Runs disturbed by
 other processes (more than $OTHER_MAX cores) are repeated and left out of the medians.
 Writes $RESULTS; raw outputs stay in $WORK_DIR/<time>/. A full run takes about 12 min.
 
@@ -31,7 +31,7 @@ Environment (defaults):
   LOAD auto            wrk when installed, else java (LoadGenerator.java)
   STARTS 5  COLD 1     warm starts of consumer.java; 1 = also one cold start
                        (empty JBang and Maven caches: downloads from MAVEN_REPO_URL)
-  PRODUCER_RATE 5000  PRODUCER_DURATION 60    producer phase (0 skips it)
+  PRODUCER_RATE "2000 5000"  PRODUCER_DURATION 60    producer phase, one run per rate (0 s skips it)
   JDK25_HOME           a JDK 25 (the cluster image's): consumer.java runs on it too, as
                        consumer.java@jdk25 [the first /usr/lib/jvm/*25* with bin/java; empty: none]
   VARIANTS             more consumers to compare, one "label=command" a line, run
@@ -62,7 +62,7 @@ IDLE_SETTLE="${IDLE_SETTLE:-10}"
 LOAD="${LOAD:-auto}"
 STARTS="${STARTS:-5}"
 COLD="${COLD:-1}"
-PRODUCER_RATE="${PRODUCER_RATE:-5000}"
+PRODUCER_RATE="${PRODUCER_RATE:-2000 5000}"
 PRODUCER_DURATION="${PRODUCER_DURATION:-60}"
 VARIANTS="${VARIANTS:-}"
 PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/peers}"

@@ -138,9 +138,16 @@ scrape_producer() { # scrape_producer <port>: sent/skipped/failed/retried totals
 
 PRODUCER_PID=""
 SINK_PID=""
-# producer.java at PRODUCER_RATE for PRODUCER_DURATION seconds (after 5 s of warm-up), counted on its /metrics.
+# producer.java at each rate of PRODUCER_RATE for PRODUCER_DURATION seconds (after 5 s of warm-up), counted on its
+# /metrics, with the CPU time of its process tree per event sent.
 measure_producer() {
   ((PRODUCER_DURATION > 0)) || return 0
+  local rate
+  for rate in $PRODUCER_RATE; do measure_producer_at "$rate" "$@"; done
+}
+
+measure_producer_at() {
+  local rate="$1"; shift
   local sink_label="$OURS" sink_dir="$ROOT" sink_health=/readyz sink_command="$OURS_COMMAND" entry
   for entry in "$@"; do
     # the Go peer is the lightest sink, so the producer has the machine to itself as far as possible
@@ -149,18 +156,19 @@ measure_producer() {
   local sink_port=$((PORT + 1)) producer_port=$((PORT + 2)) out="$RUN_DIR/producer"
   mkdir -p "$out"
   await_quiet
-  say "producer: $PRODUCER_RATE ev/s for ${PRODUCER_DURATION}s into $sink_label"
+  say "producer: $rate ev/s for ${PRODUCER_DURATION}s into $sink_label"
   start_server "$sink_dir" "$sink_command" "$out/sink.stdout" "$out/sink.stderr" "$sink_port" "$LOAD_CPU"
   SINK_PID=$SERVER_PID SERVER_PID=""
   await_ready "$sink_port" "$sink_health" "$SINK_PID" "$out/sink.stderr" "$(date +%s%N)" >/dev/null
-  start_server "$ROOT" "RATE=$PRODUCER_RATE K_SINK=http://127.0.0.1:$sink_port POD_NAME=benchmark exec scripts/jbang producer.java" \
+  start_server "$ROOT" "RATE=$rate K_SINK=http://127.0.0.1:$sink_port POD_NAME=benchmark exec scripts/jbang producer.java" \
     "$out/producer.stdout" "$out/producer.stderr" "$producer_port" "$SERVER_CPU"
   PRODUCER_PID=$SERVER_PID SERVER_PID=""
   await_ready "$producer_port" /readyz "$PRODUCER_PID" "$out/producer.stderr" "$(date +%s%N)" >/dev/null
   sleep 5
-  local a b ta tb m_a m_b
-  a=$(scrape_producer "$producer_port"); ta=$(date +%s%N); m_a=$(mark)
+  local a b ta tb m_a m_b cpu_a cpu_b
+  a=$(scrape_producer "$producer_port"); ta=$(date +%s%N); m_a=$(mark); cpu_a=$(kv cpu_ticks "$(snapshot "$PRODUCER_PID")")
   sleep "$PRODUCER_DURATION"
+  cpu_b=$(kv cpu_ticks "$(snapshot "$PRODUCER_PID")")
   b=$(scrape_producer "$producer_port"); tb=$(date +%s%N); m_b=$(mark)
   stop_server "$PRODUCER_PID"; PRODUCER_PID=""
   stop_server "$SINK_PID"; SINK_PID=""
@@ -170,12 +178,13 @@ measure_producer() {
   drop_log "$out/sink.stdout"
   others=$(cores_between "$m_a" "$m_b")
   le "$others" "$OTHER_MAX" || quiet=no
-  awk -v rate="$PRODUCER_RATE" -v sink="$sink_label" -v a="$a" -v b="$b" -v ta="$ta" -v tb="$tb" -v books="$books" \
+  awk -v rate="$rate" -v cpu="$(((cpu_b - cpu_a) * 1000000 / CLK_TCK))" -v sink="$sink_label" -v a="$a" -v b="$b" -v ta="$ta" -v tb="$tb" -v books="$books" \
     -v others="$others" -v quiet="$quiet" '
     function get(line, key,   n, i, kv) { n = split(line, kv, "[ =]"); for (i = 1; i < n; i += 2) if (kv[i] == key) return kv[i + 1]; return 0 }
     BEGIN {
       seconds = (tb - ta) / 1e9; sent = get(b, "sent") - get(a, "sent"); achieved = sent / seconds
       printf "PRODUCER name=producer.java sink=%s rate=%s seconds=%.2f sent=%d achieved=%.1f deviation_pct=%.2f", sink, rate, seconds, sent, achieved, (achieved - rate) * 100 / rate
+      printf " cpu_us_per_ev=%.1f", (sent > 0 ? cpu / sent : 0)
       printf " skipped=%d failed=%d retried=%d books=%s other_cores=%s quiet=%s\n", get(b, "skipped") - get(a, "skipped"),
         get(b, "failed") - get(a, "failed"), get(b, "retried") - get(a, "retried"), (books == "" ? "none" : books), others, quiet
     }' | tee -a "$RUN_DIR/producer.log" >&2

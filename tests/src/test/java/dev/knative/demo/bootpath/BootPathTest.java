@@ -259,6 +259,21 @@ class BootPathTest {
     }
 
     @Test
+    void onJdk25TheProgramHandsFreedNativeMemoryBackEverySecond() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            env.put("JAVA_HOME", jdk25().toString());
+            Process process = start(env, script("Tiny", ""));
+            BufferedReader out = stdout(process);
+            assertThat(out.readLine()).as(this::bootLog).isEqualTo("pid " + process.pid());
+            String options = Files.readString(Path.of("/proc", String.valueOf(process.pid()), "cmdline")).replace('\0', ' ');
+            process.getOutputStream().close();
+            assertThat(process.waitFor()).as(this::bootLog).isZero();
+            assertThat(options).as("the program's JVM, which accepted it").contains(" -XX:TrimNativeHeapInterval=1000 ");
+        }
+    }
+
+    @Test
     void tamperedLockEntryFailsWithChecksumErrorAndLeavesNoUnverifiedFile() throws Exception {
         Map<String, String> locked = lockedFiles();
         String tampered = locked.keySet().stream().filter(path -> path.endsWith(".pom")).findFirst().orElseThrow();

@@ -2,6 +2,7 @@ package dev.knative.demo.container;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.knative.demo.programs.ProgramSettingsTest;
 import dev.knative.demo.support.Await;
 import dev.knative.demo.support.Kustomize;
 import dev.knative.demo.support.Manifests;
@@ -173,9 +174,12 @@ class ContainerEndToEndTest {
     void memoryOfEachContainerIsMeasuredIdleAndUnderLoad() {
         for (String workload : WORKLOADS) measured.put(workload.replace('-', '_') + "_idle_rss_mib", rssMib(workload));
         double peak = 0;
-        for (int batch = 0; batch < 20; batch++) {
+        // Batches as large as one replica takes at once: beyond MAX_IN_FLIGHT it answers 429 (backpressure).
+        int maxInFlight = Integer.parseInt(ProgramSettingsTest.readmeSettings("consumer.java").stream()
+                .filter(setting -> "MAX_IN_FLIGHT".equals(setting.env())).findFirst().orElseThrow().fallback());
+        for (int batch = 0; batch < 2_000 / maxInFlight; batch++) {
             List<java.util.concurrent.CompletableFuture<HttpResponse<Void>>> sent = new ArrayList<>();
-            for (int i = 0; i < 100; i++) sent.add(send("consumer"));
+            for (int i = 0; i < maxInFlight; i++) sent.add(send("consumer"));
             for (var response : sent) assertThat(response.join().statusCode()).isEqualTo(202);
             peak = Math.max(peak, rssMib("consumer"));
         }

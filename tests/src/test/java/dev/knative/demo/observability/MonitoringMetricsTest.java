@@ -118,7 +118,7 @@ class MonitoringMetricsTest {
         Set<String> demoFamilies = exported.keySet().stream().filter(name -> name.startsWith("consumer_") || name.startsWith("producer_"))
                 .map(MonitoringMetricsTest::family).collect(Collectors.toCollection(TreeSet::new));
 
-        assertThat(demoFamilies).hasSize(10);
+        assertThat(demoFamilies).hasSize(12);
         assertThat(onDashboard).containsAll(demoFamilies);
     }
 

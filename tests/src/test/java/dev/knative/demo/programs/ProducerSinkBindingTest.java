@@ -111,7 +111,7 @@ class ProducerSinkBindingTest {
     }
 
     @Test
-    void aRotatedTokenIsSentWithTheNextEvent() {
+    void aRotatedTokenIsSentFromTheNextLookAtTheFile() {
         Path token = write("token-one");
         // One request at a time: every event sent after the rotation arrives after the last one sent before it.
         try (TestSink sink = TestSink.start();
