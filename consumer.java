@@ -1552,10 +1552,12 @@ class consumer {
     /** W3C trace context: this consumer's span continues the sender's trace, or starts one when none came. */
     record Trace(String traceId, String spanId, String parentSpanId) {
         private static final Pattern TRACEPARENT = Pattern.compile("^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
+        // The all-zero ids W3C declares invalid; the pattern fixes their lengths, so equality is enough (no regex per event).
+        private static final String ZERO_TRACE_ID = "0".repeat(32), ZERO_SPAN_ID = "0".repeat(16);
 
         static Trace childOf(String traceparent) {
             Matcher m = traceparent == null ? null : TRACEPARENT.matcher(traceparent.trim());
-            if (m != null && m.matches() && !m.group(1).matches("0+") && !m.group(2).matches("0+"))
+            if (m != null && m.matches() && !m.group(1).equals(ZERO_TRACE_ID) && !m.group(2).equals(ZERO_SPAN_ID))
                 return new Trace(m.group(1), randomHex(16), m.group(2));
             return new Trace(randomHex(32), randomHex(16), null);
         }

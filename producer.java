@@ -89,6 +89,7 @@ import java.util.function.Function;
 import java.util.function.LongFunction;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import java.util.stream.Collectors;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
@@ -107,8 +108,12 @@ class producer {
     /** An event's dataschema: the $id of its type's schema, an identifier (the .example domain never resolves). */
     static final String SCHEMA_BASE = "https://knative-eventing-demo.example/schemas/";
 
-    /** One type the producer emits, and its generated data (seq: the producer's count of events so far). */
-    record Sample(String type, LongFunction<JsonObject> data) {}
+    /** One type the producer emits, its dataschema, and its generated data (seq: the producer's count of events so far). */
+    record Sample(String type, URI dataschema, LongFunction<JsonObject> data) {
+        Sample(String type, LongFunction<JsonObject> data) {
+            this(type, URI.create(SCHEMA_BASE + type + ".json"), data);
+        }
+    }
 
     static final List<Sample> SAMPLE_TYPES = List.of(
             new Sample("demo.event", seq -> new JsonObject().put("message", "Hello from the producer, event " + seq)
@@ -123,6 +128,8 @@ class producer {
     static final double HIGH_PRIORITY_AMOUNT = 90;
 
     static final List<String> TYPES = SAMPLE_TYPES.stream().map(Sample::type).toList();
+    // Looked up once per event: the send path builds no URI and scans no list.
+    static final Map<String, Sample> SAMPLES = SAMPLE_TYPES.stream().collect(Collectors.toMap(Sample::type, sample -> sample));
 
     // ---- Configuration ----
 
@@ -458,13 +465,14 @@ class producer {
 
     private CloudEvent newEvent(String type) {
         long seq = ++generated;
-        JsonObject data = config.data() != null ? config.data() : sampleData(type, seq);
+        Sample sample = sample(type);
+        JsonObject data = config.data() != null ? config.data() : sample.data().apply(seq);
         // W3C trace context as the CloudEvents distributed-tracing extension: one trace per event, kept on retries.
         ThreadLocalRandom random = ThreadLocalRandom.current();
         String traceparent = "00-" + hex16(random.nextLong()) + hex16(random.nextLong() | 1) + "-"
                 + hex16(random.nextLong() | 1) + "-01";
         CloudEventBuilder event = template.newBuilder().withId(UUID.randomUUID().toString()).withType(type)
-                .withDataSchema(URI.create(SCHEMA_BASE + type + ".json"))
+                .withDataSchema(sample.dataschema())
                 .withTime(OffsetDateTime.now(ZoneOffset.UTC)).withExtension("traceparent", traceparent);
         if (type.equals("order.placed")) event.withExtension("priority", priority(data));
         return event.withData(data.toBuffer().getBytes()).build();
@@ -486,9 +494,10 @@ class producer {
         return "0".repeat(16 - digits.length()) + digits;
     }
 
-    static JsonObject sampleData(String type, long seq) {
-        return SAMPLE_TYPES.stream().filter(sample -> sample.type().equals(type)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException(type)).data().apply(seq);
+    static Sample sample(String type) {
+        Sample sample = SAMPLES.get(type);
+        if (sample == null) throw new IllegalArgumentException(type);
+        return sample;
     }
 
     private void enqueue(CloudEvent event) {

@@ -7,6 +7,8 @@
 set -euo pipefail
 # find_broker: without --broker, the namespace's one Broker, whatever a durable component named it.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/broker.sh"
+# The durable Triggers' retry timing, read from the one file that states it, so the replay retries alike.
+readonly DURABLE_DELIVERY="$(dirname "${BASH_SOURCE[0]}")/../k8s/durable-delivery.yaml"
 
 NAMESPACE="${NAMESPACE:-knative-demo}"
 KUBECTL="${KUBECTL:-kubectl}"
@@ -78,6 +80,11 @@ EOF
 fail() {
   echo "error: $*" >&2
   exit 1
+}
+
+# retry, backoffPolicy and backoffDelay of k8s/durable-delivery.yaml, indented for the KafkaSource's delivery.
+durable_retries() {
+  grep -E '^    (retry|backoffPolicy|backoffDelay):' "$DURABLE_DELIVERY"
 }
 
 parse_args() {
@@ -295,9 +302,7 @@ spec:
       kind: Service
       name: $TO
   delivery:
-    retry: 35
-    backoffPolicy: linear
-    backoffDelay: PT1S
+$DURABLE_RETRIES
     deadLetterSink:
       ref:
         apiVersion: v1
@@ -342,6 +347,7 @@ await_replay() {
 
 main() {
   parse_args "$@"
+  DURABLE_RETRIES="$(durable_retries)" || fail "no retry timing in $DURABLE_DELIVERY"
   if $DELETE; then
     $DRY_RUN && { echo "Would delete: kafkasources and networkpolicies with labels $(selector) in $NAMESPACE" >&2; return 0; }
     delete_replay
