@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Follows the event flow in the cluster: the JSON log lines of every consumer replica (and on
 # request the dead-letter display and the producer) in one stream, each prefixed by its pod.
+# consumer-priority (k8s/components/priority-routing) is a consumer too: selected whenever present.
 set -euo pipefail
 
 NAMESPACE="${NAMESPACE:-knative-demo}"
@@ -9,7 +10,7 @@ WAIT_TIMEOUT="${WAIT_TIMEOUT:-120s}"
 # kubectl's default of 5 concurrent streams is too few for 2 consumers, a dead-letter display,
 # the producer and a rollout's surge pod.
 MAX_LOG_REQUESTS="${MAX_LOG_REQUESTS:-10}"
-COMPONENTS=(consumer)
+COMPONENTS=(consumer consumer-priority)
 TAIL=10
 
 usage() {
@@ -17,12 +18,13 @@ usage() {
 Usage: $(basename "$0") [--dead-letter] [--producer] [--all] [--tail N] [-n NAMESPACE]
 
 Waits until the pods are ready, then follows their logs with 'kubectl logs --selector
---prefix --follow': one JSON line per event from every consumer replica, prefixed with
+--prefix --follow': one JSON line per event from every consumer replica (consumer-priority's
+too, with the priority-routing component), prefixed with
 [pod/<name>/app]. Pods started later (a rollout, a scale-up) are not picked up: run it again.
 
   --dead-letter        also the dead-letter display (events that exhausted their retries)
   --producer           also the producer (sent, retry, failed lines)
-  --all                consumer, dead-letter display and producer
+  --all                consumers, dead-letter display and producer
   --tail N             lines of history per pod before following (default 10; -1 = all)
   -n, --namespace NS   namespace of the demo (default: \$NAMESPACE, else knative-demo)
   -h, --help           show this help
@@ -37,7 +39,7 @@ parse_args() {
     case "$1" in
       --dead-letter) COMPONENTS+=(dead-letter) ;;
       --producer) COMPONENTS+=(producer) ;;
-      --all) COMPONENTS=(consumer dead-letter producer) ;;
+      --all) COMPONENTS=(consumer consumer-priority dead-letter producer) ;;
       --tail)
         [[ $# -ge 2 ]] || { echo "error: --tail needs a number" >&2; exit 2; }
         TAIL="$2"

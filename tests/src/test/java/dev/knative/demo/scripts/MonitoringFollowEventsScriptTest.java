@@ -33,7 +33,7 @@ class MonitoringFollowEventsScriptTest {
 
         Result result = kubectl.run(SCRIPT, Map.of());
 
-        String selector = "app.kubernetes.io/name=knative-eventing-demo,app.kubernetes.io/component in (consumer)";
+        String selector = "app.kubernetes.io/name=knative-eventing-demo,app.kubernetes.io/component in (consumer,consumer-priority)";
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(result.output()).contains(
                 "Waiting up to 120s for pods '" + selector + "' in namespace knative-demo to be ready\n",
@@ -52,7 +52,7 @@ class MonitoringFollowEventsScriptTest {
         Result result = kubectl.run(SCRIPT, Map.of("WAIT_TIMEOUT", "30s"), "--producer", "--dead-letter", "-n", "blue", "--tail", "-1");
 
         assertThat(result.exitCode()).as(result.output()).isZero();
-        String selector = "app.kubernetes.io/name=knative-eventing-demo,app.kubernetes.io/component in (consumer,dead-letter,producer)";
+        String selector = "app.kubernetes.io/name=knative-eventing-demo,app.kubernetes.io/component in (consumer,consumer-priority,dead-letter,producer)";
         assertThat(kubectl.calls().get(0)).containsSequence("--namespace", "blue", "--selector", selector).contains("30s");
         assertThat(kubectl.calls().get(1)).containsSequence("--namespace", "blue", "--selector", selector)
                 .containsSequence("--tail", "-1");
@@ -60,7 +60,8 @@ class MonitoringFollowEventsScriptTest {
 
     @Test
     void theSelectorsPickExactlyTheDemosPodsOfTheChosenComponents() {
-        Manifests demo = Kustomize.repository();
+        // With priority-routing, whose consumer-priority Deployment is a consumer too.
+        Manifests demo = Kustomize.renderWithComponent(fake.resolve("render"), "priority-routing");
         FakeKubectl consumers = new FakeKubectl(fake.resolve("consumers"));
         FakeKubectl all = new FakeKubectl(fake.resolve("all"));
         consumers.run(SCRIPT, Map.of());
@@ -72,8 +73,9 @@ class MonitoringFollowEventsScriptTest {
             Map<String, String> labels = Manifests.podLabels(deployment);
             assertThat(NetworkPolicies.matches(everything, labels)).as(deployment.getMetadata().getName()).isTrue();
             assertThat(NetworkPolicies.matches(consumersOnly, labels)).as(deployment.getMetadata().getName())
-                    .isEqualTo(deployment.getMetadata().getName().equals("consumer"));
+                    .isEqualTo(deployment.getMetadata().getName().startsWith("consumer"));
         }
+        assertThat(demo.all(Deployment.class)).extracting(d -> d.getMetadata().getName()).contains("consumer-priority");
         assertThat(NetworkPolicies.matches(everything, Map.of("app.kubernetes.io/name", "send-event",
                 "app.kubernetes.io/component", "producer"))).as("a send-event.sh pod").isFalse();
     }
