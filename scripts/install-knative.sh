@@ -56,9 +56,10 @@ applied; a file without a pinned checksum, or one that does not match, stops the
 it changes the cluster. Run again on the same release, it says so and changes nothing.
 
   --version RELEASE          a release instead, e.g. knative-v1.20.3 or 1.20
-  --with PART                also a part a component needs: kafka-broker (k8s/components/kafka-broker)
-                             or kafka-channel (k8s/components/kafka-channel), from eventing-kafka-broker;
-                             the Kafka cluster itself is yours to provide
+  --with PART                also a part a component needs, from eventing-kafka-broker: kafka-broker
+                             (k8s/components/kafka-broker), kafka-channel (k8s/components/kafka-channel),
+                             kafka-sink and kafka-source (k8s/components/kafka-dead-letters; the
+                             source also serves scripts/replay.sh); the Kafka cluster is yours to provide
   --dry-run                  print the plan (release, files, checksums) and change nothing
   --kubernetes-version V     plan for this Kubernetes version instead of asking the cluster
                              (with --dry-run or --update-lock no cluster is needed)
@@ -87,7 +88,10 @@ parse_args() {
         case "$1" in
           --version) KNATIVE_VERSION="$2" ;;
           --with)
-            [[ $2 == kafka-broker || $2 == kafka-channel ]] || { echo "error: --with takes kafka-broker or kafka-channel, not '$2'" >&2; exit 2; }
+            case $2 in
+              kafka-broker | kafka-channel | kafka-sink | kafka-source) ;;
+              *) echo "error: --with takes kafka-broker, kafka-channel, kafka-sink or kafka-source, not '$2'" >&2; exit 2 ;;
+            esac
             WITH+=("$2") ;;
           --kubernetes-version) KUBERNETES_VERSION="$2" ;;
           *) TIMEOUT="$2" ;;

@@ -63,7 +63,8 @@ class InstallKnativeScriptTest {
         });
         server.start();
         release("eventing", RELEASE, "1.22.2", FILES);
-        release("kafka", "knative-v1.22.3", "1.22.3", List.of("eventing-kafka-controller.yaml", "eventing-kafka-broker.yaml"));
+        release("kafka", "knative-v1.22.3", "1.22.3", List.of("eventing-kafka-controller.yaml", "eventing-kafka-broker.yaml",
+                "eventing-kafka-sink.yaml", "eventing-kafka-source.yaml"));
     }
 
     @AfterEach
@@ -168,6 +169,24 @@ class InstallKnativeScriptTest {
         assertThat(result.exitCode()).isEqualTo(1);
         assertThat(result.output()).contains("mt-channel-broker.yaml: FAILED", "does not match its SHA-256", "nothing was applied");
         assertThat(cluster.changes()).isEmpty();
+    }
+
+    @Test
+    void theKafkaDeadLettersPartsInstallTheSinkAndTheSourceAfterTheKafkaControllerAndAnUnknownPartIsRefused() throws IOException {
+        FakeCluster cluster = new FakeCluster(fake);
+        Path lock = work.resolve("knative.lock");
+        Result update = cluster.run(SCRIPT, env(lock), "--update-lock", "--version", RELEASE, "--with", "kafka-source", "--with", "kafka-sink");
+        assertThat(update.exitCode()).as(update.output()).isZero();
+
+        Result install = cluster.run(SCRIPT, env(lock), "--with", "kafka-source", "--with", "kafka-sink");
+
+        assertThat(install.exitCode()).as(install.output()).isZero();
+        assertThat(cluster.changes()).map(InstallKnativeScriptTest::withoutTempDir).map(call -> call.get(2)).containsExactly(
+                "eventing-crds.yaml", "eventing-core.yaml", "in-memory-channel.yaml", "mt-channel-broker.yaml",
+                "eventing-kafka-controller.yaml", "eventing-kafka-sink.yaml", "eventing-kafka-source.yaml");
+        Result unknown = cluster.run(SCRIPT, env(lock), "--with", "kafka-connect");
+        assertThat(unknown.exitCode()).isEqualTo(2);
+        assertThat(unknown.output()).contains("--with takes kafka-broker, kafka-channel, kafka-sink or kafka-source, not 'kafka-connect'");
     }
 
     @Test
