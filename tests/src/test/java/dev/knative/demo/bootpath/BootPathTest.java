@@ -311,6 +311,32 @@ class BootPathTest {
     }
 
     @Test
+    void theFetcherJBangAndTheJavacJBangStartsAllRunWithJbangJavaOptions() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            // Each JVM that takes the options logs the classes it loads to a file of its own (%p: its PID).
+            Path logs = Files.createDirectories(work.resolve("jvm-logs"));
+            env.put("JBANG_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:class+load:file=" + logs + "/jvm-%p.log");
+
+            assertThat(runToEnd(env, script("Tiny", ""))).as(this::bootLog).isZero();
+
+            List<String> jvms;
+            try (Stream<Path> files = Files.list(logs)) {
+                jvms = files.map(file -> {
+                    try {
+                        return Files.readString(file);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                }).toList();
+            }
+            assertThat(jvms).as("the fetcher, JBang and the javac JBang starts").anySatisfy(log -> assertThat(log).contains(" FetchLocked "))
+                    .anySatisfy(log -> assertThat(log).contains(" dev.jbang.Main "))
+                    .anySatisfy(log -> assertThat(log).contains(" com.sun.tools.javac.Main "));
+        }
+    }
+
+    @Test
     void onJdk25TheProgramHandsFreedNativeMemoryBackEverySecond() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             Map<String, String> env = isolatedEnvironment(mirror.url());
