@@ -146,6 +146,27 @@ class BootPathTest {
     }
 
     @Test
+    void bootFilesOfTwoLockVersionsOnOneRepositoryEachVerifyOnceAndNotAgainAfterTheOther() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            Path script = script("Tiny", "");
+            Path first = boot;
+            // The boot ConfigMap of the next version, as a rollout brings it while pods of the last one still run.
+            Map<String, String> files = new LinkedHashMap<>();
+            for (String name : BOOT_FILES) files.put(name, Files.readString(REPO_ROOT.resolve("scripts").resolve(name)));
+            files.put("deps.lock", files.get("deps.lock") + "# the next version\n");
+            Path next = configMapVolume(work.resolve("next-boot"), files);
+
+            assertThat(runToEnd(env, script)).as(this::bootLog).isZero();
+            boot = next;
+            assertThat(runToEnd(env, script)).as(this::bootLog).isZero();
+
+            boot = first;
+            assertThat(runToEnd(withoutJBang(env), script)).as("no fetcher JVM for the first version again: %s", bootLog()).isZero();
+        }
+    }
+
+    @Test
     void warmStartReusesTheRecordedCommandLineUntilTheScriptChanges() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             Map<String, String> env = isolatedEnvironment(mirror.url());
