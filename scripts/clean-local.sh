@@ -45,7 +45,7 @@ main() {
     removed=$((removed + 1))
   done < <(awk '!/^#/ && NF == 2 { print $2 }' "$ROOT/scripts/jbang.lock" "$ROOT/scripts/deps.lock")
   if ((!dry_run)); then
-    rm -f -- "$repo/.verified-locks"
+    rm -f -- "$repo/.verified-locks" "$repo/.fetch.lock"
     [[ -d "$repo" ]] && find "$repo" -mindepth 1 -type d -empty -delete
   fi
   echo "clean-local: $removed locked files under $repo$( ((dry_run)) && echo ' would be removed' || echo ' removed')"

@@ -146,6 +146,27 @@ class BootPathTest {
     }
 
     @Test
+    void bootFilesOfTwoLockVersionsOnOneRepositoryEachVerifyOnceAndNotAgainAfterTheOther() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            Path script = script("Tiny", "");
+            Path first = boot;
+            // The boot ConfigMap of the next version, as a rollout brings it while pods of the last one still run.
+            Map<String, String> files = new LinkedHashMap<>();
+            for (String name : BOOT_FILES) files.put(name, Files.readString(REPO_ROOT.resolve("scripts").resolve(name)));
+            files.put("deps.lock", files.get("deps.lock") + "# the next version\n");
+            Path next = configMapVolume(work.resolve("next-boot"), files);
+
+            assertThat(runToEnd(env, script)).as(this::bootLog).isZero();
+            boot = next;
+            assertThat(runToEnd(env, script)).as(this::bootLog).isZero();
+
+            boot = first;
+            assertThat(runToEnd(withoutJBang(env), script)).as("no fetcher JVM for the first version again: %s", bootLog()).isZero();
+        }
+    }
+
+    @Test
     void warmStartReusesTheRecordedCommandLineUntilTheScriptChanges() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             Map<String, String> env = isolatedEnvironment(mirror.url());
@@ -240,21 +261,99 @@ class BootPathTest {
             try (Stream<Path> files = Files.list(archives)) {
                 written = files.toList();
             }
-            assertThat(written).as("archives written when the first start exited").singleElement()
-                    .satisfies(archive -> assertThat(archive.toString()).endsWith(".jsa"));
-            Path archive = written.get(0);
-            long size = Files.size(archive);
+            assertThat(written).as("archives written when the first start exited, under the JVM's own name").singleElement()
+                    .satisfies(own -> assertThat(own.getFileName().toString()).matches("[0-9a-f]{64}\\.jsa\\..{6}"));
+            // The next start renames it into place (<launch key>.jsa) and maps it through a name of its own beside it.
+            Path archive = Path.of(written.get(0).toString().replaceAll("\\.jsa\\..{6}$", ".jsa"));
+            long size = Files.size(written.get(0));
 
             assertThat(mapsOfRunningProgram(env, script)).as("the warm start maps the archive").contains(archive.toString());
+            assertThat(Files.size(archive)).isEqualTo(size);
 
             // What a kill in the middle of writing leaves behind: a JVM that mapped it would crash (SIGBUS).
             try (var file = new java.io.RandomAccessFile(archive.toFile(), "rw")) {
                 file.setLength(size / 2);
             }
             assertThat(mapsOfRunningProgram(env, script)).as("a cut archive is left alone").doesNotContain(archive.toString());
-            assertThat(Files.size(archive)).as("and written again at exit").isGreaterThan(size / 2);
-            assertThat(mapsOfRunningProgram(env, script)).contains(archive.toString());
+            assertThat(mapsOfRunningProgram(env, script)).as("and replaced by the one written at exit").contains(archive.toString());
+            assertThat(Files.size(archive)).isGreaterThan(size / 2);
             assertThat(stderr()).doesNotContain("Skipping");
+        }
+    }
+
+    @Test
+    void twoStartsAtOnceOnOneEmptyCacheFetchAndBuildOnceBothServeAndLeaveOneUsableArchive() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            // Two pods on one shared cache volume: the same state directories, each start with a stderr of its own.
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            env.put("JAVA_HOME", jdk25().toString());
+            // A bundled file too: two builds of one script at once once left a jar without it.
+            Path script = script("Bundles", "//FILES word.txt=text/word.txt\n");
+            Files.writeString(script, Files.readString(script).replace("\"args \"",
+                    "new String(Bundles.class.getResourceAsStream(\"/word.txt\").readAllBytes()).strip() + \" \""));
+            Files.writeString(Files.createDirectories(script.resolveSibling("text")).resolve("word.txt"), "bundled\n");
+            List<Path> logs = List.of(work.resolve("stderr-a.txt"), work.resolve("stderr-b.txt"));
+            List<Process> pods = new ArrayList<>();
+            for (Path log : logs) pods.add(start(log, env, script));
+
+            for (Process pod : pods) {
+                BufferedReader out = stdout(pod);
+                assertThat(out.readLine()).as(() -> logsOf(logs)).isEqualTo("pid " + pod.pid());
+                assertThat(out.readLine()).as(() -> logsOf(logs)).isEqualTo("bundled ");
+            }
+            // Both stop at once and both write the class-data archive at exit.
+            for (Process pod : pods) pod.getOutputStream().close();
+            for (Process pod : pods) assertThat(pod.waitFor()).as(() -> logsOf(logs)).isZero();
+
+            String both = logsOf(logs);
+            assertThat(Pattern.compile("\\[boot] fetching").matcher(both).results().count()).as(both).isEqualTo(1);
+            assertThat(Pattern.compile("\\[jbang] Building jar").matcher(both).results().count()).as(both).isEqualTo(1);
+            assertThat(mirror.requests()).as("each file fetched once").doesNotHaveDuplicates();
+            try (Stream<Path> archives = Files.list(work.resolve("state/cache/cds"))) {
+                assertThat(archives.map(file -> file.getFileName().toString()))
+                        .as("each JVM wrote its own archive").hasSize(2).allMatch(name -> name.matches("[0-9a-f]{64}\\.jsa\\..{6}"));
+            }
+            assertThat(mapsOfRunningProgram(env, script, "bundled ").replace('\n', ' '))
+                    .as("the next start maps one of them").matches(".*/cds/[0-9a-f]{64}\\.jsa.*");
+            assertThat(stderr()).doesNotContain("[boot]", "[jbang]", "Skipping");
+        }
+    }
+
+    String logsOf(List<Path> logs) {
+        StringBuilder text = new StringBuilder();
+        for (Path log : logs) {
+            try {
+                text.append("stderr of one start:\n").append(Files.readString(log)).append('\n');
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return text.toString();
+    }
+
+    @Test
+    void theFetcherJBangAndTheJavacJBangStartsAllRunWithJbangJavaOptions() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            // Each JVM that takes the options logs the classes it loads to a file of its own (%p: its PID).
+            Path logs = Files.createDirectories(work.resolve("jvm-logs"));
+            env.put("JBANG_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:class+load:file=" + logs + "/jvm-%p.log");
+
+            assertThat(runToEnd(env, script("Tiny", ""))).as(this::bootLog).isZero();
+
+            List<String> jvms;
+            try (Stream<Path> files = Files.list(logs)) {
+                jvms = files.map(file -> {
+                    try {
+                        return Files.readString(file);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                }).toList();
+            }
+            assertThat(jvms).as("the fetcher, JBang and the javac JBang starts").anySatisfy(log -> assertThat(log).contains(" FetchLocked "))
+                    .anySatisfy(log -> assertThat(log).contains(" dev.jbang.Main "))
+                    .anySatisfy(log -> assertThat(log).contains(" com.sun.tools.javac.Main "));
         }
     }
 
@@ -415,13 +514,13 @@ class BootPathTest {
         return entries;
     }
 
-    /** Regular files of a local repository, except the launcher's stamp: path to SHA-256. */
+    /** Regular files of a local repository, except the launcher's stamp and lock file: path to SHA-256. */
     static Map<String, String> filesIn(Path repository) throws IOException {
         Map<String, String> files = new HashMap<>();
         try (Stream<Path> walk = Files.walk(repository)) {
             for (Path file : walk.filter(Files::isRegularFile).toList()) {
                 String path = repository.relativize(file).toString();
-                if (!path.equals(".verified-locks")) {
+                if (!path.equals(".verified-locks") && !path.equals(".fetch.lock")) {
                     files.put(path, sha256(file));
                 }
             }
@@ -503,10 +602,15 @@ class BootPathTest {
     }
 
     Process start(Map<String, String> env, Path script, String... args) throws IOException {
+        return start(work.resolve("stderr.txt"), env, script, args);
+    }
+
+    /** Boots the script with its stderr in the given file. */
+    Process start(Path stderr, Map<String, String> env, Path script, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of("sh", boot.resolve("jbang").toString(), script.toString()));
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command).directory(work.toFile())
-                .redirectError(work.resolve("stderr.txt").toFile());
+                .redirectError(stderr.toFile());
         builder.environment().clear();
         builder.environment().putAll(env);
         Process process = builder.start();
@@ -524,12 +628,17 @@ class BootPathTest {
 
     /** Boots the script and returns its JVM's memory map, read while it runs; the program's output must be its own. */
     String mapsOfRunningProgram(Map<String, String> env, Path script) throws Exception {
+        return mapsOfRunningProgram(env, script, "args ");
+    }
+
+    /** The same, for a program whose second line is the given one. */
+    String mapsOfRunningProgram(Map<String, String> env, Path script, String secondLine) throws Exception {
         Process process = start(env, script);
         BufferedReader out = stdout(process);
         assertThat(out.readLine()).as(this::bootLog).isEqualTo("pid " + process.pid());
         String maps = Files.readString(Path.of("/proc", String.valueOf(process.pid()), "maps"));
         process.getOutputStream().close();
-        assertThat(out.readLine()).isEqualTo("args ");
+        assertThat(out.readLine()).isEqualTo(secondLine);
         assertThat(out.readLine()).isEqualTo("shutdown hook ran");
         assertThat(out.readLine()).as("nothing but the program's lines on stdout").isNull();
         assertThat(process.waitFor()).as(this::bootLog).isZero();

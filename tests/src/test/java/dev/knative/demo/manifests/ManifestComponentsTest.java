@@ -60,7 +60,7 @@ class ManifestComponentsTest {
 
         assertThat(Kustomize.componentNames()).containsExactlyInAnyOrder("autoscaling", "autoscaling-keda", "confluent-platform",
                 "kafka-broker", "kafka-channel", "maven-mirror", "monitoring", "nats-jetstream-channel", "priority-routing", "retry-after", "security",
-                "strimzi-kafka", "tls", "tracing", "unmatched-events", "dead-letter-storage", "kafka-dead-letters");
+                "strimzi-kafka", "tls", "tracing", "unmatched-events", "dead-letter-storage", "kafka-dead-letters", "shared-build-cache");
         assertThat(root).contains("\n# components:\n");
         for (String component : Kustomize.componentNames()) {
             assertThat(root).contains("\n#   - k8s/components/" + component + "\n");
@@ -187,6 +187,34 @@ class ManifestComponentsTest {
         assertThat(display.getSpec().getStrategy().getRollingUpdate().getMaxUnavailable().getIntVal()).isEqualTo(1);
         assertThat(rendered.one(Deployment.class, "consumer").getSpec().getStrategy().getRollingUpdate().getMaxSurge().getIntVal())
                 .as("the other Deployments still surge").isEqualTo(1);
+    }
+
+    @Test
+    void theSharedBuildCacheComponentPutsEveryPodsJBangCacheOnOneReadWriteManyClaimInsteadOfAnEmptyDirEach(@TempDir Path temp) {
+        Path copy = Kustomize.copyOfRepository(temp);
+        // In the order kustomization.yaml lists them: priority-routing's Deployment shares the cache too.
+        Kustomize.enableComponent(copy, "dead-letter-storage", "priority-routing", "shared-build-cache");
+        Manifests rendered = Kustomize.render(copy);
+        PersistentVolumeClaim claim = rendered.one(PersistentVolumeClaim.class, "jbang-build-cache");
+        assertThat(claim.getSpec().getAccessModes()).as("pods on every node").containsExactly("ReadWriteMany");
+
+        List<Deployment> deployments = rendered.all(Deployment.class);
+        assertThat(deployments).extracting(d -> d.getMetadata().getName())
+                .containsExactlyInAnyOrder("producer", "consumer", "dead-letter", "consumer-priority");
+        for (Deployment deployment : deployments) {
+            PodSpec pod = deployment.getSpec().getTemplate().getSpec();
+            Container app = pod.getContainers().get(0);
+            String cacheDir = app.getEnv().stream().filter(e -> e.getName().equals("JBANG_CACHE_DIR")).findFirst().orElseThrow().getValue();
+            Volume cache = pod.getVolumes().stream().filter(v -> app.getVolumeMounts().stream()
+                    .anyMatch(m -> m.getName().equals(v.getName()) && cacheDir.startsWith(m.getMountPath() + "/"))).findFirst().orElseThrow();
+            assertThat(cache.getEmptyDir()).as(deployment.getMetadata().getName()).isNull();
+            assertThat(cache.getPersistentVolumeClaim().getClaimName()).isEqualTo("jbang-build-cache");
+            assertThat(pod.getSecurityContext().getFsGroup()).isEqualTo(pod.getSecurityContext().getRunAsGroup());
+        }
+
+        Deployment alone = Kustomize.repository().one(Deployment.class, "consumer");
+        assertThat(alone.getSpec().getTemplate().getSpec().getVolumes()).as("without the component: an emptyDir per pod")
+                .filteredOn(v -> v.getName().equals("jbang")).singleElement().satisfies(v -> assertThat(v.getEmptyDir()).isNotNull());
     }
 
     @ParameterizedTest(name = "with {0}")

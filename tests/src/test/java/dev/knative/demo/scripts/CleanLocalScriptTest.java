@@ -34,6 +34,7 @@ class CleanLocalScriptTest {
                 .map(line -> repo.resolve(line.split("\\s+")[1])).limit(3).toList();
         for (Path file : locked) Kustomize.write(file, "jar");
         Kustomize.write(repo.resolve(".verified-locks"), "locks");
+        Kustomize.write(repo.resolve(".fetch.lock"), "");
         otherArtifact = repo.resolve("org/example/other/1.0/other-1.0.jar");
         Kustomize.write(otherArtifact, "not ours");
     }
@@ -47,6 +48,8 @@ class CleanLocalScriptTest {
         assertThat(locked).allSatisfy(file -> assertThat(file).doesNotExist());
         assertThat(repo.resolve("com")).as("folders left empty are removed").doesNotExist();
         assertThat(otherArtifact).hasContent("not ours");
+        assertThat(repo.resolve(".verified-locks")).as("the launcher's stamp").doesNotExist();
+        assertThat(repo.resolve(".fetch.lock")).as("the launcher's lock file").doesNotExist();
         assertThat(result.output()).contains("3 locked files under " + repo + " removed");
     }
 
