@@ -9,6 +9,8 @@
 //DEPS io.cloudevents:cloudevents-core:4.0.1
 //DEPS io.cloudevents:cloudevents-http-vertx:4.0.1
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
+//DEPS io.netty:netty-transport-native-epoll:4.2.17.Final:linux-x86_64
+//DEPS io.netty:netty-transport-native-epoll:4.2.17.Final:linux-aarch_64
 //COMPILE_OPTIONS -encoding UTF-8
 //RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx64m -Xmn8m
 // Serial GC and a 64 MiB heap (it holds at most MAX_BUFFERED events) stay well inside the Deployment's 384Mi
@@ -319,7 +321,9 @@ class producer {
         this.config = config;
         this.token = new BearerToken(config.oidcTokenFile());
         this.vertx = Vertx.builder()
-                .with(new VertxOptions().setEventLoopPoolSize(1)
+                // Netty's epoll transport where its library loads (Linux on amd64 and arm64): fewer system calls per
+                // event than Java's NIO selector (tests/benchmark/TUNING.md); NIO elsewhere, said in the "started" line.
+                .with(new VertxOptions().setEventLoopPoolSize(1).setPreferNativeTransport(true)
                         .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)
                                 // per-request meters of the HTTP client cost CPU on every send (TUNING.md);
                                 // the producer_* meters count every outcome already
@@ -382,7 +386,11 @@ class producer {
         app.start().onSuccess(port -> {
             log("info", "started", new JsonObject().put("sink", Objects.toString(config.sink(), null))
                     .put("sink_from", config.sinkFrom()).put("port", port).put("rate", config.rate())
-                    .put("source", config.source()).put("mode", config.structured() ? "structured" : "binary"));
+                    .put("source", config.source()).put("mode", config.structured() ? "structured" : "binary")
+                    .put("transport", app.vertx.isNativeTransportEnabled() ? "epoll" : "nio"));
+            if (!app.vertx.isNativeTransportEnabled())
+                log("info", "native transport not in use, Java NIO instead", new JsonObject()
+                        .put("reason", String.valueOf(app.vertx.unavailableNativeTransportCause())));
             // SIGTERM/SIGINT run shutdown hooks; halt() then ends the JVM with the drain's own exit code.
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 int code = app.drain().toCompletionStage().toCompletableFuture().join();

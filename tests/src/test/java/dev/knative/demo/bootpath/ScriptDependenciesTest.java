@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -43,11 +44,31 @@ class ScriptDependenciesTest {
         for (String dep : deps) {
             String[] parts = dep.split(":");
             if (parts[0].equals("io.vertx")) continue;
-            assertThat(parts).as(dep).hasSize(3);
-            assertThat(parts[2]).as(dep).matches("\\d+(\\.\\d+)+").doesNotContain("SNAPSHOT", "LATEST", "RELEASE");
+            // a fourth part is a classifier: the platform of a native library
+            assertThat(parts).as(dep).hasSizeBetween(3, 4);
+            assertThat(parts[2]).as(dep).matches("\\d+(\\.\\d+)+(\\.Final)?").doesNotContain("SNAPSHOT", "LATEST", "RELEASE");
         }
         assertThat(deps.stream().filter(d -> d.startsWith("io.vertx:") && !d.contains("depchain")))
                 .allSatisfy(d -> assertThat(d.split(":")).as(d + " takes its version from the BOM").hasSize(2));
+    }
+
+    /**
+     * Netty's epoll transport is pinned by hand (a classifier takes no version from the BOM): it must be the Netty the
+     * Vert.x BOM brings, for both node platforms users run (amd64, arm64), and locked, or scripts/jbang cannot boot.
+     * The producer only: for the consumer it did not measurably win yet (tests/benchmark/TUNING.md).
+     */
+    @Test
+    void nativeTransportIsTheNettyOfTheVertxBomForAmd64AndArm64AndLocked() throws IOException {
+        String lock = Files.readString(ScriptProcess.REPO.resolve("scripts/deps.lock"));
+        Matcher netty = Pattern.compile("io/netty/netty-transport/([^/]+)/netty-transport-\\1\\.jar").matcher(lock);
+        assertThat(netty.find()).as("netty-transport in deps.lock").isTrue();
+        List<String> platforms = List.of("linux-x86_64", "linux-aarch_64");
+
+        assertThat(directives("producer.java", "DEPS").stream().filter(d -> d.startsWith("io.netty:netty-transport-native-epoll:")))
+                .containsExactlyInAnyOrderElementsOf(platforms.stream()
+                        .map(platform -> "io.netty:netty-transport-native-epoll:" + netty.group(1) + ":" + platform).toList());
+        assertThat(lock).contains(platforms.stream().map(platform -> "io/netty/netty-transport-native-epoll/" + netty.group(1)
+                + "/netty-transport-native-epoll-" + netty.group(1) + "-" + platform + ".jar").toArray(String[]::new));
     }
 
     @ParameterizedTest

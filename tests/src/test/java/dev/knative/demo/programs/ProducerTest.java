@@ -1,6 +1,7 @@
 package dev.knative.demo.programs;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.knative.demo.support.CloudEventsHttp;
 import dev.knative.demo.support.ScriptProcess;
@@ -272,6 +273,35 @@ public class ProducerTest {
                 assertThat(l.getLong("generated")).isEqualTo(undelivered.size());
                 assertThat(l.getLong("sent")).isZero();
             });
+        }
+    }
+
+    /** Netty's epoll transport costs fewer system calls per event than NIO (tests/benchmark/TUNING.md): it must not go unused unnoticed. */
+    @Test
+    void sendsOverNettysEpollTransportOnLinuxAmd64() {
+        assumeTrue(System.getProperty("os.name").equals("Linux") && Set.of("amd64", "x86_64").contains(System.getProperty("os.arch")),
+                "the epoll library is shipped for Linux on amd64 and arm64; this check runs where CI runs");
+        try (TestSink sink = TestSink.start();
+             ScriptProcess producer = ScriptProcess.start("producer.java", env(sink), "--once", "demo.event")) {
+            assertThat(producer.awaitExit(RUN)).isZero();
+            assertThat(producer.messages("started")).singleElement()
+                    .satisfies(started -> assertThat(started.getString("transport")).isEqualTo("epoll"));
+            assertThat(producer.messages("native transport not in use, Java NIO instead")).isEmpty();
+            assertThat(sink.received()).hasSize(1);
+        }
+    }
+
+    @Test
+    void withoutTheNativeTransportItSendsOverNioAndSaysWhy() {
+        try (TestSink sink = TestSink.start();
+             ScriptProcess producer = ScriptProcess.start("producer.java",
+                     env(sink, "JAVA_TOOL_OPTIONS", "-Dio.netty.transport.noNative=true"), "--once", "demo.event")) {
+            assertThat(producer.awaitExit(RUN)).isZero();
+            assertThat(producer.messages("started")).singleElement()
+                    .satisfies(started -> assertThat(started.getString("transport")).isEqualTo("nio"));
+            assertThat(producer.messages("native transport not in use, Java NIO instead")).singleElement()
+                    .satisfies(line -> assertThat(line.getString("reason")).contains("io.netty.transport.noNative"));
+            assertThat(sink.received()).hasSize(1);
         }
     }
 }
