@@ -717,10 +717,19 @@ class consumer {
         private static final Pattern SYNTAX = Pattern.compile("^(" + TOKEN + "/" + TOKEN + ")(?:[ \\t]*;[ \\t]*(?:"
                 + TOKEN + "=(?:" + TOKEN + "|\"(?:[^\"\\\\]|\\\\.)*\"))?)*[ \\t]*$");
 
+        // Each event's Content-Type is parsed up to three times (content mode, check(), the data's format), and
+        // senders use a handful of them: each is matched once, not per event (8 % of the allocations before:
+        // tests/benchmark/TUNING.md). Only media types are kept, at most 64, so no sender can make the map grow.
+        private static final Map<String, MediaType> PARSED = new ConcurrentHashMap<>();
+
         /** The media type, or null when the text is none. */
         static MediaType parse(String text) {
+            MediaType known = PARSED.get(text);
+            if (known != null) return known;
             Matcher m = SYNTAX.matcher(text);
-            return m.matches() ? new MediaType(m.group(1).toLowerCase(Locale.ROOT)) : null;
+            MediaType media = m.matches() ? new MediaType(m.group(1).toLowerCase(Locale.ROOT)) : null;
+            if (media != null && PARSED.size() < 64) PARSED.put(text, media);
+            return media;
         }
 
         /** JSON-formatted content: a subtype json or ending in +json (json-format 3.1.1). */
