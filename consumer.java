@@ -1558,13 +1558,13 @@ class consumer {
 
     /** Prints one JSON line and returns it, encoded once for every reader (stdout, the live page). */
     static String log(String level, String msg, JsonObject fields) {
-        Map<String, Object> line = new LinkedHashMap<>(32);
-        line.put("ts", Instant.now().toString());
-        line.put("level", level);
-        line.put("msg", msg);
-        line.putAll(fields.getMap());
-        String encoded = Json.encode(line);
-        STDOUT.println(encoded);
+        String encoded = LogLine.encode(level, msg, fields.getMap());
+        byte[] bytes = encoded.getBytes(StandardCharsets.UTF_8);
+        // One lock for the line and its end, as println holds: lines of other threads never interleave.
+        synchronized (STDOUT) {
+            STDOUT.write(bytes, 0, bytes.length);
+            STDOUT.write('\n');
+        }
         Context loop = Context.isOnEventLoopThread() ? Vertx.currentContext() : null;
         if (loop == null) {
             STDOUT.flush();
@@ -1576,6 +1576,59 @@ class consumer {
             });
         }
         return encoded;
+    }
+
+    /**
+     * A log line's JSON, written here: ts, level, msg, then the fields in their order, as Vert.x's Json.encode
+     * (Jackson) wrote them; strings, whole numbers, booleans and finite doubles directly, anything else through
+     * Json.encode. Copying the fields into a map for Jackson's serialiser took 9 % of the event loop
+     * (tests/benchmark/TUNING.md).
+     */
+    static final class LogLine {
+        private static final char[] HEX = "0123456789ABCDEF".toCharArray();
+
+        static String encode(String level, String msg, Map<String, Object> fields) {
+            if (fields.containsKey("ts") || fields.containsKey("level") || fields.containsKey("msg")) {
+                // A field of the same name takes the place of ts, level or msg, as in a map: rare, left to Jackson.
+                Map<String, Object> line = new LinkedHashMap<>(32);
+                line.put("ts", Instant.now().toString());
+                line.put("level", level);
+                line.put("msg", msg);
+                line.putAll(fields);
+                return Json.encode(line);
+            }
+            StringBuilder json = new StringBuilder(384).append("{\"ts\":\"").append(Instant.now()).append('"');
+            member(json, "level", level);
+            member(json, "msg", msg);
+            for (Map.Entry<String, Object> field : fields.entrySet()) member(json, field.getKey(), field.getValue());
+            return json.append('}').toString();
+        }
+
+        private static void member(StringBuilder json, String name, Object value) {
+            quoted(json.append(','), name).append(':');
+            if (value == null) json.append("null");
+            else if (value instanceof String text) quoted(json, text);
+            else if (value instanceof Integer || value instanceof Long || value instanceof Boolean) json.append(value);
+            else if (value instanceof Double number && Double.isFinite(number)) json.append(number.doubleValue());
+            else json.append(Json.encode(value));
+        }
+
+        /** A JSON string as Jackson escapes it: quote, backslash and control characters, nothing else. */
+        private static StringBuilder quoted(StringBuilder json, String text) {
+            json.append('"');
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                if (c >= 0x20 && c != '"' && c != '\\') json.append(c);
+                else if (c == '"' || c == '\\') json.append('\\').append(c);
+                else if (c == '\n') json.append("\\n");
+                else if (c == '\t') json.append("\\t");
+                else if (c == '\r') json.append("\\r");
+                else if (c == '\b') json.append("\\b");
+                else if (c == '\f') json.append("\\f");
+                else json.append("\\u00").append(HEX[c >> 4]).append(HEX[c & 0xf]);
+            }
+            return json.append('"');
+        }
     }
 
     /** W3C trace context: this consumer's span continues the sender's trace, or starts one when none came. */
