@@ -679,7 +679,7 @@ class consumer {
         String type = delivery.event() == null ? "unknown" : typeLabel(delivery.event().getType());
         CurrentTrace.CURRENT.set(delivery.trace());
         try {
-            counter("consumer.events", "type", type, "outcome", outcome.name()).increment();
+            eventCounter(type, outcome.name()).increment();
             if (outcome == Outcome.PROCESSED) timer(type).record((long) (millis * 1e6), TimeUnit.NANOSECONDS);
         } finally {
             CurrentTrace.CURRENT.remove();
@@ -1527,7 +1527,21 @@ class consumer {
                 k -> Counter.builder(name).tags(tags).register(registry));
     }
 
+    // consumer_events_total by type label, then outcome: two look-ups of strings the event already holds, where
+    // counter() joins the tags into a new key and passes a new array for every event.
+    private final Map<String, Map<String, Counter>> eventCounters = new ConcurrentHashMap<>();
+
+    private Counter eventCounter(String type, String outcome) {
+        Map<String, Counter> byOutcome = eventCounters.get(type);
+        if (byOutcome == null) byOutcome = eventCounters.computeIfAbsent(type, t -> new ConcurrentHashMap<>());
+        Counter counter = byOutcome.get(outcome);
+        return counter != null ? counter
+                : byOutcome.computeIfAbsent(outcome, o -> counter("consumer.events", "type", type, "outcome", o));
+    }
+
     private Timer timer(String type) {
+        Timer known = timers.get(type);
+        if (known != null) return known;
         return timers.computeIfAbsent(type, t -> Timer.builder("consumer.processing")
                 .description("Time from receiving an event to answering it").tags("type", t)
                 .publishPercentileHistogram().register(registry));
@@ -1644,14 +1658,14 @@ class consumer {
             return new Trace(randomHex(32), randomHex(16), null);
         }
 
-        private static String randomHex(int digits) {
-            StringBuilder hex = new StringBuilder(digits);
+        private static final byte[] HEX_DIGITS = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+
+        private static String randomHex(int digits) { // 16 or 32: the digits of whole random longs
+            byte[] hex = new byte[digits];
             ThreadLocalRandom random = ThreadLocalRandom.current();
-            while (hex.length() < digits) { // 16 or 32 digits: whole random longs, zero-padded
-                String part = Long.toHexString(random.nextLong());
-                hex.append("0".repeat(16 - part.length())).append(part);
-            }
-            return hex.toString();
+            for (int i = 0; i < digits; i += 16)
+                for (long bits = random.nextLong(), j = 15; j >= 0; j--, bits >>>= 4) hex[i + (int) j] = HEX_DIGITS[(int) (bits & 0xf)];
+            return new String(hex, StandardCharsets.US_ASCII);
         }
     }
 
