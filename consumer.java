@@ -1611,11 +1611,35 @@ class consumer {
                 line.putAll(fields);
                 return Json.encode(line);
             }
-            StringBuilder json = new StringBuilder(384).append("{\"ts\":\"").append(Instant.now()).append('"');
+            StringBuilder json = instant(new StringBuilder(384).append("{\"ts\":\""), Instant.now()).append('"');
             member(json, "level", level);
             member(json, "msg", msg);
             for (Map.Entry<String, Object> field : fields.entrySet()) member(json, field.getKey(), field.getValue());
             return json.append('}').toString();
+        }
+
+        // The date and time to the second, as Instant.toString writes them (without its Z): they change once a second,
+        // so DateTimeFormatter runs once a second instead of for every line.
+        private record Second(long epochSecond, String text) {}
+
+        private static volatile Second second = new Second(Long.MIN_VALUE, "");
+
+        /** Appends the instant as Instant.toString writes it: the fraction in groups of three digits, then Z. */
+        static StringBuilder instant(StringBuilder json, Instant now) {
+            Second known = second;
+            if (known.epochSecond() != now.getEpochSecond()) {
+                String whole = Instant.ofEpochSecond(now.getEpochSecond()).toString();
+                second = known = new Second(now.getEpochSecond(), whole.substring(0, whole.length() - 1));
+            }
+            json.append(known.text());
+            int nanos = now.getNano();
+            if (nanos > 0) {
+                int digits = nanos % 1_000_000 == 0 ? 3 : nanos % 1000 == 0 ? 6 : 9;
+                json.append('.');
+                for (int place = digits - 1, scale = 100_000_000; place >= 0; place--, scale /= 10)
+                    json.append((char) ('0' + nanos / scale % 10));
+            }
+            return json.append('Z');
         }
 
         private static void member(StringBuilder json, String name, Object value) {
@@ -1663,8 +1687,10 @@ class consumer {
         private static String randomHex(int digits) { // 16 or 32: the digits of whole random longs
             byte[] hex = new byte[digits];
             ThreadLocalRandom random = ThreadLocalRandom.current();
-            for (int i = 0; i < digits; i += 16)
-                for (long bits = random.nextLong(), j = 15; j >= 0; j--, bits >>>= 4) hex[i + (int) j] = HEX_DIGITS[(int) (bits & 0xf)];
+            for (int i = 0; i < digits; i += 16) {
+                long bits = random.nextLong();
+                for (int j = i + 15; j >= i; j--, bits >>>= 4) hex[j] = HEX_DIGITS[(int) bits & 0xf];
+            }
             return new String(hex, StandardCharsets.US_ASCII);
         }
     }
@@ -1680,12 +1706,18 @@ class consumer {
         private final String page = pageResource();
 
         void publish(String line) {
-            String message = "data: " + line + "\n\n";
             synchronized (recent) {
-                recent.addLast(message);
+                recent.addLast(line);
                 if (recent.size() > 50) recent.removeFirst();
             }
+            // Most of the time nobody watches: the server-sent event is built only for viewers.
+            if (viewers.isEmpty()) return;
+            String message = message(line);
             for (var viewer : viewers) if (!viewer.writeQueueFull()) viewer.write(message);
+        }
+
+        private static String message(String line) {
+            return "data: " + line + "\n\n";
         }
 
         void stream(RoutingContext ctx) {
@@ -1698,7 +1730,7 @@ class consumer {
             // A comment line sends the headers at once, so the browser reports the stream open.
             response.write(": connected\n\n");
             synchronized (recent) {
-                recent.forEach(response::write);
+                recent.forEach(line -> response.write(message(line)));
             }
             viewers.add(response);
             response.closeHandler(closed -> viewers.remove(response));
