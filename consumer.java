@@ -721,7 +721,7 @@ class consumer {
                 + TOKEN + "=(?:" + TOKEN + "|\"(?:[^\"\\\\]|\\\\.)*\"))?)*[ \\t]*$");
 
         // Each event's Content-Type is parsed up to three times (content mode, check(), the data's format), and
-        // senders use a handful of them: each is matched once, not per event (8 % of the allocations before:
+        // senders use a handful of them: each is matched once, not per event (9 % of the allocations before:
         // tests/benchmark/TUNING.md). Only media types are kept, at most 64, so no sender can make the map grow.
         private static final Map<String, MediaType> PARSED = new ConcurrentHashMap<>();
 
