@@ -28,6 +28,9 @@ import io.cloudevents.SpecVersion;
 import io.cloudevents.core.builder.CloudEventBuilder;
 import io.cloudevents.http.vertx.VertxMessageFactory;
 import io.cloudevents.types.Time;
+import io.cloudevents.CloudEventData;
+import io.cloudevents.rw.CloudEventContextWriter;
+import io.cloudevents.rw.CloudEventWriter;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -555,7 +558,7 @@ class consumer {
                 throw new NotACloudEvent(415, "event format " + media.essence() + " is not supported: send"
                         + " application/cloudevents+json or binary mode");
             else
-                event = VertxMessageFactory.createReader(HeaderValues.decoded(headers), body).toEvent();
+                event = VertxMessageFactory.createReader(HeaderValues.decoded(headers), body).read(TimeReadOnce::new);
             check(event);
             return new Read(event, null);
         } catch (NotACloudEvent e) {
@@ -676,7 +679,7 @@ class consumer {
         String type = delivery.event() == null ? "unknown" : typeLabel(delivery.event().getType());
         CurrentTrace.CURRENT.set(delivery.trace());
         try {
-            counter("consumer.events", "type", type, "outcome", outcome.name()).increment();
+            eventCounter(type, outcome.name()).increment();
             if (outcome == Outcome.PROCESSED) timer(type).record((long) (millis * 1e6), TimeUnit.NANOSECONDS);
         } finally {
             CurrentTrace.CURRENT.remove();
@@ -717,10 +720,19 @@ class consumer {
         private static final Pattern SYNTAX = Pattern.compile("^(" + TOKEN + "/" + TOKEN + ")(?:[ \\t]*;[ \\t]*(?:"
                 + TOKEN + "=(?:" + TOKEN + "|\"(?:[^\"\\\\]|\\\\.)*\"))?)*[ \\t]*$");
 
+        // Each event's Content-Type is parsed up to three times (content mode, check(), the data's format), and
+        // senders use a handful of them: each is matched once, not per event (9 % of the allocations before:
+        // tests/benchmark/TUNING.md). Only media types are kept, at most 64, so no sender can make the map grow.
+        private static final Map<String, MediaType> PARSED = new ConcurrentHashMap<>();
+
         /** The media type, or null when the text is none. */
         static MediaType parse(String text) {
+            MediaType known = PARSED.get(text);
+            if (known != null) return known;
             Matcher m = SYNTAX.matcher(text);
-            return m.matches() ? new MediaType(m.group(1).toLowerCase(Locale.ROOT)) : null;
+            MediaType media = m.matches() ? new MediaType(m.group(1).toLowerCase(Locale.ROOT)) : null;
+            if (media != null && PARSED.size() < 64) PARSED.put(text, media);
+            return media;
         }
 
         /** JSON-formatted content: a subtype json or ending in +json (json-format 3.1.1). */
@@ -732,7 +744,7 @@ class consumer {
     /**
      * Binary-mode header values as the HTTP binding writes them (3.1.3.2): a double-quoted value is unquoted, then
      * percent-decoded once into UTF-8. The SDK's reader takes header values as they came, so they are decoded here
-     * first; only headers with a '%' or a leading '"' are touched, and a ce-time that java.time cannot read.
+     * first; only headers with a '%' or a leading '"' are touched. ce-time is read by TimeReadOnce.
      */
     static final class HeaderValues {
         static MultiMap decoded(MultiMap headers) {
@@ -744,10 +756,8 @@ class consumer {
                 String name = header.getKey();
                 String value = header.getValue();
                 boolean encoded = value.indexOf('%') >= 0 || value.startsWith("\"");
-                boolean time = name.equalsIgnoreCase("ce-time");
-                if (!encoded && !time || name.length() <= 3 || !name.regionMatches(true, 0, "ce-", 0, 3)) continue;
-                String attribute = encoded ? decode(name, value) : value;
-                if (time) attribute = Timestamp.readableBySdk(attribute);
+                if (!encoded || name.length() <= 3 || !name.regionMatches(true, 0, "ce-", 0, 3)) continue;
+                String attribute = decode(name, value);
                 if (attribute.equals(value)) continue;
                 if (decoded == headers) decoded = MultiMap.caseInsensitiveMultiMap().addAll(headers);
                 decoded.set(name, attribute);
@@ -799,36 +809,93 @@ class consumer {
      * it takes "17:31Z" and "+01" and refuses fractions over nine digits and leap seconds.
      */
     static final class Timestamp {
-        private static final Pattern DATE_TIME = Pattern.compile(
-                "^(\\d{4})-(\\d{2})-(\\d{2})[Tt](\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d+))?([Zz]|[+-]\\d{2}:\\d{2})$");
-
+        // RFC 3339's date-time (5.6) read by hand, what the regular expression before it took:
+        // dddd-dd-dd, T or t, dd:dd:dd, an optional fraction of one or more digits, then Z, z or +hh:mm / -hh:mm.
+        // The expression took 4 % of the event loop (tests/benchmark/TUNING.md).
         static OffsetDateTime parse(String text) {
-            return parse(text, DATE_TIME.matcher(text));
-        }
-
-        /** The same instant in a form OffsetDateTime.parse reads: the text itself when it already is. */
-        static String readableBySdk(String text) {
-            Matcher m = DATE_TIME.matcher(text);
-            OffsetDateTime time = parse(text, m);
-            boolean readable = !m.group(6).equals("60") && (m.group(7) == null || m.group(7).length() <= 9);
-            return readable ? text : Time.writeTime(time);
-        }
-
-        private static OffsetDateTime parse(String text, Matcher m) {
             try {
-                if (m.matches()) {
-                    int second = Integer.parseInt(m.group(6));
-                    // A leap second (5.7) has no place in java.time: it becomes the last nanosecond before it.
-                    int nanos = second == 60 ? 999_999_999
-                            : m.group(7) == null ? 0 : Integer.parseInt((m.group(7) + "00000000").substring(0, 9));
-                    return OffsetDateTime.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
-                            Integer.parseInt(m.group(3)), Integer.parseInt(m.group(4)), Integer.parseInt(m.group(5)),
-                            Math.min(second, 59), nanos, ZoneOffset.of(m.group(8).toUpperCase(Locale.ROOT)));
+                int n = text.length();
+                if (n >= 20 && number(text, 0, 4) >= 0 && text.charAt(4) == '-' && number(text, 5, 7) >= 0
+                        && text.charAt(7) == '-' && number(text, 8, 10) >= 0 && (text.charAt(10) | 0x20) == 't'
+                        && number(text, 11, 13) >= 0 && text.charAt(13) == ':' && number(text, 14, 16) >= 0
+                        && text.charAt(16) == ':' && number(text, 17, 19) >= 0) {
+                    int zone = 19, nanos = 0;
+                    if (text.charAt(19) == '.') {
+                        for (zone = 20; zone < n && digit(text.charAt(zone)); ) zone++;
+                        // Nine digits are as far as java.time goes: more are cut off, fewer are scaled up.
+                        for (int i = 20, scale = 100_000_000; i < zone && scale > 0; i++, scale /= 10)
+                            nanos += (text.charAt(i) - '0') * scale;
+                        if (zone == 20) zone = -1;
+                    }
+                    ZoneOffset offset = zone < 0 ? null : offset(text, zone);
+                    if (offset != null) {
+                        int second = number(text, 17, 19);
+                        // A leap second (5.7) has no place in java.time: it becomes the last nanosecond before it.
+                        return OffsetDateTime.of(number(text, 0, 4), number(text, 5, 7), number(text, 8, 10),
+                                number(text, 11, 13), number(text, 14, 16), Math.min(second, 59),
+                                second == 60 ? 999_999_999 : nanos, offset);
+                    }
                 }
             } catch (DateTimeException outOfRange) {
                 // Falls through to the answer below: a day or an hour that does not exist.
             }
             throw new NotACloudEvent("attribute time must be an RFC 3339 timestamp, not '" + text + "'");
+        }
+
+        /** [Zz] or [+-]hh:mm, and nothing after it; null when the text holds none. */
+        private static ZoneOffset offset(String text, int at) {
+            int n = text.length();
+            if (n == at + 1 && (text.charAt(at) | 0x20) == 'z') return ZoneOffset.UTC;
+            if (n != at + 6 || text.charAt(at) != '+' && text.charAt(at) != '-' || text.charAt(at + 3) != ':') return null;
+            int hours = number(text, at + 1, at + 3), minutes = number(text, at + 4, at + 6);
+            if (hours < 0 || minutes < 0) return null;
+            int sign = text.charAt(at) == '-' ? -1 : 1;
+            return ZoneOffset.ofHoursMinutes(sign * hours, sign * minutes);
+        }
+
+        /** The decimal number of the ASCII digits from start to end, or -1 when one is no digit. */
+        private static int number(String text, int start, int end) {
+            int value = 0;
+            for (int i = start; i < end; i++) {
+                char c = text.charAt(i);
+                if (!digit(c)) return -1;
+                value = value * 10 + c - '0';
+            }
+            return value;
+        }
+
+        private static boolean digit(char c) {
+            return c >= '0' && c <= '9';
+        }
+    }
+
+    /**
+     * The SDK's builder, fed by its binary-mode reader, with ce-time read by Timestamp (RFC 3339) instead of the SDK's
+     * OffsetDateTime.parse: the time is read once, and the SDK's parse took 6 % of the event loop and 13 % of the
+     * allocations (tests/benchmark/TUNING.md).
+     */
+    static final class TimeReadOnce implements CloudEventWriter<CloudEvent> {
+        private final CloudEventBuilder builder;
+
+        TimeReadOnce(SpecVersion version) {
+            builder = CloudEventBuilder.fromSpecVersion(version);
+        }
+
+        @Override
+        public CloudEventContextWriter withContextAttribute(String name, String value) {
+            if (name.equals("time")) builder.withContextAttribute(name, Timestamp.parse(value));
+            else builder.withContextAttribute(name, value);
+            return this;
+        }
+
+        @Override
+        public CloudEvent end(CloudEventData data) {
+            return builder.end(data);
+        }
+
+        @Override
+        public CloudEvent end() {
+            return builder.end();
         }
     }
 
@@ -1498,7 +1565,21 @@ class consumer {
                 k -> Counter.builder(name).tags(tags).register(registry));
     }
 
+    // consumer_events_total by type label, then outcome: two look-ups of strings the event already holds, where
+    // counter() joins the tags into a new key and passes a new array for every event.
+    private final Map<String, Map<String, Counter>> eventCounters = new ConcurrentHashMap<>();
+
+    private Counter eventCounter(String type, String outcome) {
+        Map<String, Counter> byOutcome = eventCounters.get(type);
+        if (byOutcome == null) byOutcome = eventCounters.computeIfAbsent(type, t -> new ConcurrentHashMap<>());
+        Counter counter = byOutcome.get(outcome);
+        return counter != null ? counter
+                : byOutcome.computeIfAbsent(outcome, o -> counter("consumer.events", "type", type, "outcome", o));
+    }
+
     private Timer timer(String type) {
+        Timer known = timers.get(type);
+        if (known != null) return known;
         return timers.computeIfAbsent(type, t -> Timer.builder("consumer.processing")
                 .description("Time from receiving an event to answering it").tags("type", t)
                 .publishPercentileHistogram().register(registry));
@@ -1529,13 +1610,13 @@ class consumer {
 
     /** Prints one JSON line and returns it, encoded once for every reader (stdout, the live page). */
     static String log(String level, String msg, JsonObject fields) {
-        Map<String, Object> line = new LinkedHashMap<>(32);
-        line.put("ts", Instant.now().toString());
-        line.put("level", level);
-        line.put("msg", msg);
-        line.putAll(fields.getMap());
-        String encoded = Json.encode(line);
-        STDOUT.println(encoded);
+        String encoded = LogLine.encode(level, msg, fields.getMap());
+        byte[] bytes = encoded.getBytes(StandardCharsets.UTF_8);
+        // One lock for the line and its end, as println holds: lines of other threads never interleave.
+        synchronized (STDOUT) {
+            STDOUT.write(bytes, 0, bytes.length);
+            STDOUT.write('\n');
+        }
         Context loop = Context.isOnEventLoopThread() ? Vertx.currentContext() : null;
         if (loop == null) {
             STDOUT.flush();
@@ -1547,6 +1628,83 @@ class consumer {
             });
         }
         return encoded;
+    }
+
+    /**
+     * A log line's JSON, written here: ts, level, msg, then the fields in their order, as Vert.x's Json.encode
+     * (Jackson) wrote them; strings, whole numbers, booleans and finite doubles directly, anything else through
+     * Json.encode. Copying the fields into a map for Jackson's serialiser took 9 % of the event loop
+     * (tests/benchmark/TUNING.md).
+     */
+    static final class LogLine {
+        private static final char[] HEX = "0123456789ABCDEF".toCharArray();
+
+        static String encode(String level, String msg, Map<String, Object> fields) {
+            if (fields.containsKey("ts") || fields.containsKey("level") || fields.containsKey("msg")) {
+                // A field of the same name takes the place of ts, level or msg, as in a map: rare, left to Jackson.
+                Map<String, Object> line = new LinkedHashMap<>(32);
+                line.put("ts", Instant.now().toString());
+                line.put("level", level);
+                line.put("msg", msg);
+                line.putAll(fields);
+                return Json.encode(line);
+            }
+            StringBuilder json = instant(new StringBuilder(384).append("{\"ts\":\""), Instant.now()).append('"');
+            member(json, "level", level);
+            member(json, "msg", msg);
+            for (Map.Entry<String, Object> field : fields.entrySet()) member(json, field.getKey(), field.getValue());
+            return json.append('}').toString();
+        }
+
+        // The date and time to the second, as Instant.toString writes them (without its Z): they change once a second,
+        // so DateTimeFormatter runs once a second instead of for every line.
+        private record Second(long epochSecond, String text) {}
+
+        private static volatile Second second = new Second(Long.MIN_VALUE, "");
+
+        /** Appends the instant as Instant.toString writes it: the fraction in groups of three digits, then Z. */
+        static StringBuilder instant(StringBuilder json, Instant now) {
+            Second known = second;
+            if (known.epochSecond() != now.getEpochSecond()) {
+                String whole = Instant.ofEpochSecond(now.getEpochSecond()).toString();
+                second = known = new Second(now.getEpochSecond(), whole.substring(0, whole.length() - 1));
+            }
+            json.append(known.text());
+            int nanos = now.getNano();
+            if (nanos > 0) {
+                int digits = nanos % 1_000_000 == 0 ? 3 : nanos % 1000 == 0 ? 6 : 9;
+                json.append('.');
+                for (int place = digits - 1, scale = 100_000_000; place >= 0; place--, scale /= 10)
+                    json.append((char) ('0' + nanos / scale % 10));
+            }
+            return json.append('Z');
+        }
+
+        private static void member(StringBuilder json, String name, Object value) {
+            quoted(json.append(','), name).append(':');
+            if (value == null) json.append("null");
+            else if (value instanceof String text) quoted(json, text);
+            else if (value instanceof Integer || value instanceof Long || value instanceof Boolean) json.append(value);
+            else if (value instanceof Double number && Double.isFinite(number)) json.append(number.doubleValue());
+            else json.append(Json.encode(value));
+        }
+
+        /** A JSON string as Jackson escapes it: quote, backslash and control characters, nothing else. */
+        private static StringBuilder quoted(StringBuilder json, String text) {
+            json.append('"');
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                if (c >= 0x20 && c != '"' && c != '\\') json.append(c);
+                else if (c == '"' || c == '\\') json.append('\\').append(c);
+                else if (c == '\n') json.append("\\n");
+                else if (c == '\t') json.append("\\t");
+                else if (c == '\r') json.append("\\r");
+                else if (c == '\b') json.append("\\b");
+                else if (c == '\f') json.append("\\f");
+                else json.append("\\u00").append(HEX[c >> 4]).append(HEX[c & 0xf]);
+            }
+            return json.append('"');
+        }
     }
 
     /** W3C trace context: this consumer's span continues the sender's trace, or starts one when none came. */
@@ -1562,14 +1720,16 @@ class consumer {
             return new Trace(randomHex(32), randomHex(16), null);
         }
 
-        private static String randomHex(int digits) {
-            StringBuilder hex = new StringBuilder(digits);
+        private static final byte[] HEX_DIGITS = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+
+        private static String randomHex(int digits) { // 16 or 32: the digits of whole random longs
+            byte[] hex = new byte[digits];
             ThreadLocalRandom random = ThreadLocalRandom.current();
-            while (hex.length() < digits) { // 16 or 32 digits: whole random longs, zero-padded
-                String part = Long.toHexString(random.nextLong());
-                hex.append("0".repeat(16 - part.length())).append(part);
+            for (int i = 0; i < digits; i += 16) {
+                long bits = random.nextLong();
+                for (int j = i + 15; j >= i; j--, bits >>>= 4) hex[j] = HEX_DIGITS[(int) bits & 0xf];
             }
-            return hex.toString();
+            return new String(hex, StandardCharsets.US_ASCII);
         }
     }
 
@@ -1584,12 +1744,18 @@ class consumer {
         private final String page = pageResource();
 
         void publish(String line) {
-            String message = "data: " + line + "\n\n";
             synchronized (recent) {
-                recent.addLast(message);
+                recent.addLast(line);
                 if (recent.size() > 50) recent.removeFirst();
             }
+            // Most of the time nobody watches: the server-sent event is built only for viewers.
+            if (viewers.isEmpty()) return;
+            String message = message(line);
             for (var viewer : viewers) if (!viewer.writeQueueFull()) viewer.write(message);
+        }
+
+        private static String message(String line) {
+            return "data: " + line + "\n\n";
         }
 
         void stream(RoutingContext ctx) {
@@ -1602,7 +1768,7 @@ class consumer {
             // A comment line sends the headers at once, so the browser reports the stream open.
             response.write(": connected\n\n");
             synchronized (recent) {
-                recent.forEach(response::write);
+                recent.forEach(line -> response.write(message(line)));
             }
             viewers.add(response);
             response.closeHandler(closed -> viewers.remove(response));

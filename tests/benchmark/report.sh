@@ -59,10 +59,10 @@ TABLES_AWK='
     stat(k, "peak_rss_mib"); t = hi
     printf "| peak RSS under load ≤ 160 MiB%s | %s MiB (highest kept run) | %s |\n", on, fmt(t), (t <= 160 ? "yes" : "no")
     if ((k SUBSEP "warm") in startMedian) {
-      t = startMedian[k, "warm"]; printf "| warm start to ready ≤ 0.5 s%s | %s s | %s |\n", on, fmt(t), (t <= 0.5 ? "yes" : "no")
+      t = startMedian[k, "warm"]; printf "| warm start to ready ≤ 0.3 s%s | %s s | %s |\n", on, fmt(t), (t <= 0.3 ? "yes" : "no")
     }
     if ((k SUBSEP "cold") in startMedian) {
-      t = startMedian[k, "cold"]; printf "| cold start to ready ≤ 8 s%s | %s s | %s |\n", on, fmt(t), (t <= 8 ? "yes" : "no")
+      t = startMedian[k, "cold"]; printf "| cold start to ready ≤ 3 s%s | %s s | %s |\n", on, fmt(t), (t <= 3 ? "yes" : "no")
     }
   }
   function ratio(x, y) { return (y > 0 && x != "") ? sprintf("%.2f", x / y) : "–" }
@@ -137,8 +137,10 @@ TABLES_AWK='
       t = prod[x, "deviation_pct"] + 0; t = (t < 0 ? -t : t)
       printf "| producer holds %s ev/s within 1 %% | %s %% | %s |\n", prod[x, "rate"], prod[x, "deviation_pct"],
         (t <= 1 && prod[x, "skipped"] + 0 == 0 ? "yes" : "no")
-      printf "| producer CPU per event at %s ev/s ≤ 30 µs | %s µs | %s |\n", prod[x, "rate"], prod[x, "cpu_us_per_ev"],
-        (prod[x, "cpu_us_per_ev"] + 0 <= 30 ? "yes" : "no")
+      # the issue sets the CPU goal at 2,000 ev/s; other rates show their figure in the producer table only
+      if (prod[x, "rate"] == 2000)
+        printf "| producer CPU per event at %s ev/s ≤ 30 µs | %s µs | %s |\n", prod[x, "rate"], prod[x, "cpu_us_per_ev"],
+          (prod[x, "cpu_us_per_ev"] + 0 <= 30 ? "yes" : "no")
     }
   }'
 

@@ -167,6 +167,17 @@ class ConsumerContractTest {
     }
 
     @Test
+    void logLineCarriesQuotesBackslashesAndNonAsciiTextOfTheEventExactly() {
+        // consumer.java writes its log line's JSON itself (LogLine): a line it escaped wrongly would not parse here.
+        String type = "weird \"quoted\" \\ t\u00ffp\u00e9 \u2713";
+        CloudEvent event = CloudEventBuilder.v1(event("demo.event", validData("demo.event"))).withType(type).build();
+        assertThat(http.structured(event).statusCode()).isEqualTo(400);
+        JsonObject line = logOf(event);
+        assertThat(line.getString("type")).isEqualTo(type);
+        assertThat(line.getString("reason")).contains("unsupported type '" + type + "'");
+    }
+
+    @Test
     void bodyOverTheLimitIsRejected413WithTheLimitInTheReason() {
         String big = "x".repeat(300 * 1024);
         HttpResponse<Buffer> response = http.raw(Map.of("ce-specversion", "1.0", "ce-id", "big", "ce-source", "/t",
