@@ -282,6 +282,31 @@ class BootPathTest {
     }
 
     @Test
+    void onJdk25AJarBuiltAgainUnderTheSameLaunchKeyGetsAFreshArchiveInsteadOfAStaleOneForever() throws Exception {
+        try (Mirror mirror = Mirror.start(mirrorStore)) {
+            Map<String, String> env = isolatedEnvironment(mirror.url());
+            env.put("JAVA_HOME", jdk25().toString());
+            Path script = script("Tiny", "");
+            assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("args ");
+            String mapped = mapsOfRunningProgram(env, script);
+            assertThat(mapped).as("the warm start maps the archive").containsPattern("/cds/[0-9a-f]{64}\\.jsa");
+
+            // JBang's build cache lost the jar (another JBang on the same cache cleaned it): the launch record names
+            // a jar that is gone, so the next start has JBang build the same script again, a jar of new timestamps
+            // the archive no longer matches; JDK 25 would refuse that archive on every start and never replace it.
+            try (Stream<Path> jars = Files.walk(work.resolve("state/cache/jars"))) {
+                for (Path jar : jars.filter(file -> file.toString().endsWith(".jar")).toList()) Files.delete(jar);
+            }
+            assertThat(mapsOfRunningProgram(env, script)).as(this::bootLog).doesNotContainPattern("/cds/[0-9a-f]{64}\\.jsa");
+            assertThat(stderr()).contains("[jbang] Building jar");
+
+            assertThat(mapsOfRunningProgram(env, script)).as("the start after maps the archive the rebuilt jar's JVM wrote")
+                    .containsPattern("/cds/[0-9a-f]{64}\\.jsa");
+            assertThat(stderr()).doesNotContain("mismatch", "[jbang]");
+        }
+    }
+
+    @Test
     void twoStartsAtOnceOnOneEmptyCacheFetchAndBuildOnceBothServeAndLeaveOneUsableArchive() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             // Two pods on one shared cache volume: the same state directories, each start with a stderr of its own.
