@@ -11,6 +11,8 @@
 //DEPS io.cloudevents:cloudevents-json-jackson:4.0.1
 //DEPS com.networknt:json-schema-validator:1.5.9
 //DEPS org.slf4j:slf4j-nop:2.0.7
+//DEPS io.netty:netty-transport-native-epoll:4.2.17.Final:linux-x86_64
+//DEPS io.netty:netty-transport-native-epoll:4.2.17.Final:linux-aarch_64
 //FILES live-page.html=k8s/live-page.html
 //COMPILE_OPTIONS -encoding UTF-8
 //RUNTIME_OPTIONS -XX:+UseSerialGC -Xms16m -Xmx48m -Xmn4m -Dio.netty.jfr.enabled=false
@@ -325,7 +327,9 @@ class consumer {
         this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT, new PrometheusRegistry(), Clock.SYSTEM,
                 new CurrentTrace());
         this.vertx = Vertx.builder()
-                .with(new VertxOptions().setEventLoopPoolSize(config.eventLoops())
+                // Netty's epoll transport where its library loads (Linux on amd64 and arm64): less CPU per event than
+                // Java's NIO selector (tests/benchmark/TUNING.md); NIO elsewhere, said in the "listening" line.
+                .with(new VertxOptions().setEventLoopPoolSize(config.eventLoops()).setPreferNativeTransport(true)
                         .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)
                                 // per-request HTTP meters cost about 10 % of the throughput (TUNING.md);
                                 // the consumer_* meters count and time every event already
@@ -433,7 +437,13 @@ class consumer {
                 .onSuccess(port -> log("info", "listening", new JsonObject().put("port", port)
                         .put("scheme", config.tlsCertFile() != null ? "https" : "http")
                         .put("mode", config.deadLetterMode() ? "dead-letter" : "events")
-                        .put("event_loops", config.eventLoops()).put("pod", config.pod())));
+                        .put("event_loops", config.eventLoops()).put("pod", config.pod())
+                        .put("transport", vertx.isNativeTransportEnabled() ? "epoll" : "nio")))
+                .onSuccess(port -> {
+                    if (!vertx.isNativeTransportEnabled())
+                        log("info", "native transport not in use, Java NIO instead", new JsonObject()
+                                .put("reason", String.valueOf(vertx.unavailableNativeTransportCause())));
+                });
     }
 
     // ---- The request path: read the event, check it, process it once, answer ----

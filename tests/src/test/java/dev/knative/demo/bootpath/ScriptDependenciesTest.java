@@ -55,16 +55,16 @@ class ScriptDependenciesTest {
     /**
      * Netty's epoll transport is pinned by hand (a classifier takes no version from the BOM): it must be the Netty the
      * Vert.x BOM brings, for both node platforms users run (amd64, arm64), and locked, or scripts/jbang cannot boot.
-     * The producer only: for the consumer it did not measurably win yet (tests/benchmark/TUNING.md).
      */
-    @Test
-    void nativeTransportIsTheNettyOfTheVertxBomForAmd64AndArm64AndLocked() throws IOException {
+    @ParameterizedTest
+    @ValueSource(strings = {"consumer.java", "producer.java"})
+    void nativeTransportIsTheNettyOfTheVertxBomForAmd64AndArm64AndLocked(String script) throws IOException {
         String lock = Files.readString(ScriptProcess.REPO.resolve("scripts/deps.lock"));
         Matcher netty = Pattern.compile("io/netty/netty-transport/([^/]+)/netty-transport-\\1\\.jar").matcher(lock);
         assertThat(netty.find()).as("netty-transport in deps.lock").isTrue();
         List<String> platforms = List.of("linux-x86_64", "linux-aarch_64");
 
-        assertThat(directives("producer.java", "DEPS").stream().filter(d -> d.startsWith("io.netty:netty-transport-native-epoll:")))
+        assertThat(directives(script, "DEPS").stream().filter(d -> d.startsWith("io.netty:netty-transport-native-epoll:")))
                 .containsExactlyInAnyOrderElementsOf(platforms.stream()
                         .map(platform -> "io.netty:netty-transport-native-epoll:" + netty.group(1) + ":" + platform).toList());
         assertThat(lock).contains(platforms.stream().map(platform -> "io/netty/netty-transport-native-epoll/" + netty.group(1)

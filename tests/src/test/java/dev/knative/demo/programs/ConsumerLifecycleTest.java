@@ -3,6 +3,7 @@ package dev.knative.demo.programs;
 import static dev.knative.demo.support.CloudEventsHttp.event;
 import static dev.knative.demo.support.CloudEventsHttp.validData;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.knative.demo.support.Await;
 import dev.knative.demo.support.CloudEventsHttp;
@@ -18,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -134,6 +136,35 @@ class ConsumerLifecycleTest {
             assertThat(recorded).hasSize(1);
             assertThat(recorded.getJsonObject(0).getString("knativeerrordata")).isEqualTo(reason);
             assertThat(http.metric("consumer_dead_letters_total{code=\"400\",type=\"user.created\"}")).isEqualTo(1);
+        }
+    }
+
+    /** Netty's epoll transport costs less CPU per event than NIO (tests/benchmark/TUNING.md): it must not go unused unnoticed. */
+    @Test
+    void receivesOverNettysEpollTransportOnLinuxAmd64() {
+        assumeTrue(System.getProperty("os.name").equals("Linux") && Set.of("amd64", "x86_64").contains(System.getProperty("os.arch")),
+                "the epoll library is shipped for Linux on amd64 and arm64; this check runs where CI runs");
+        try (ScriptProcess consumer = ScriptProcess.startListening("consumer.java", Map.of());
+             CloudEventsHttp http = new CloudEventsHttp(consumer.port())) {
+            assertThat(consumer.messages("listening")).singleElement()
+                    .satisfies(listening -> assertThat(listening.getString("transport")).isEqualTo("epoll"));
+            assertThat(http.binary(event("demo.event", validData("demo.event"))).statusCode()).isEqualTo(202);
+            consumer.awaitMessage("event", WAIT);
+            assertThat(consumer.messages("native transport not in use, Java NIO instead")).isEmpty();
+        }
+    }
+
+    @Test
+    void withoutTheNativeTransportItReceivesOverNioAndSaysWhy() {
+        try (ScriptProcess consumer = ScriptProcess.startListening("consumer.java",
+                Map.of("JAVA_TOOL_OPTIONS", "-Dio.netty.transport.noNative=true"));
+             CloudEventsHttp http = new CloudEventsHttp(consumer.port())) {
+            assertThat(consumer.messages("listening")).singleElement()
+                    .satisfies(listening -> assertThat(listening.getString("transport")).isEqualTo("nio"));
+            assertThat(consumer.awaitMessage("native transport not in use, Java NIO instead", WAIT).getString("reason"))
+                    .contains("io.netty.transport.noNative");
+            assertThat(http.binary(event("demo.event", validData("demo.event"))).statusCode()).isEqualTo(202);
+            assertThat(consumer.awaitMessage("event", WAIT).getString("outcome")).isEqualTo("processed");
         }
     }
 
