@@ -252,8 +252,7 @@ class BootPathTest {
     @Test
     void onJdk25TheProgramStartsFromAClassDataArchiveAndOutlivesOneCutShort() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
-            Map<String, String> env = isolatedEnvironment(mirror.url());
-            env.put("JAVA_HOME", jdk25().toString());
+            Map<String, String> env = jdk25Environment(mirror);
             Path script = script("Tiny", "");
             assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("args ");
             Path archives = work.resolve("state/cache/cds");
@@ -284,8 +283,7 @@ class BootPathTest {
     @Test
     void onJdk25AJarBuiltAgainUnderTheSameLaunchKeyGetsAFreshArchiveInsteadOfAStaleOneForever() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
-            Map<String, String> env = isolatedEnvironment(mirror.url());
-            env.put("JAVA_HOME", jdk25().toString());
+            Map<String, String> env = jdk25Environment(mirror);
             Path script = script("Tiny", "");
             assertThat(firstLines(env, script, 2)).as(this::bootLog).endsWith("args ");
             String mapped = mapsOfRunningProgram(env, script);
@@ -310,8 +308,7 @@ class BootPathTest {
     void twoStartsAtOnceOnOneEmptyCacheFetchAndBuildOnceBothServeAndLeaveOneUsableArchive() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
             // Two pods on one shared cache volume: the same state directories, each start with a stderr of its own.
-            Map<String, String> env = isolatedEnvironment(mirror.url());
-            env.put("JAVA_HOME", jdk25().toString());
+            Map<String, String> env = jdk25Environment(mirror);
             // A bundled file too: two builds of one script at once once left a jar without it.
             Path script = script("Bundles", "//FILES word.txt=text/word.txt\n");
             Files.writeString(script, Files.readString(script).replace("\"args \"",
@@ -385,8 +382,7 @@ class BootPathTest {
     @Test
     void onJdk25TheProgramHandsFreedNativeMemoryBackEverySecond() throws Exception {
         try (Mirror mirror = Mirror.start(mirrorStore)) {
-            Map<String, String> env = isolatedEnvironment(mirror.url());
-            env.put("JAVA_HOME", jdk25().toString());
+            Map<String, String> env = jdk25Environment(mirror);
             Process process = start(env, script("Tiny", ""));
             BufferedReader out = stdout(process);
             assertThat(out.readLine()).as(this::bootLog).isEqualTo("pid " + process.pid());
@@ -668,6 +664,13 @@ class BootPathTest {
         assertThat(out.readLine()).as("nothing but the program's lines on stdout").isNull();
         assertThat(process.waitFor()).as(this::bootLog).isZero();
         return maps;
+    }
+
+    /** The isolated environment of a start on JDK 25, the image's, fetching from the mirror. */
+    Map<String, String> jdk25Environment(Mirror mirror) throws IOException {
+        Map<String, String> env = isolatedEnvironment(mirror.url());
+        env.put("JAVA_HOME", jdk25().toString());
+        return env;
     }
 
     /** A JDK 25 or later on this machine (CI's has Temurin 25 beside the default JDK 17). */
